@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Prepare a fresh Debian/Ubuntu machine for gwlbd's lab and tests:
+# system packages (only those missing), then the project's own virtual environment.
+# Usage: scripts/bootstrap.sh [runtime|dev]
+set -euo pipefail
+profile="${1:-dev}"
+cd "$(dirname "$0")/.."
+
+need=()
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
+command -v make >/dev/null 2>&1 || need+=(make)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+if [ "$profile" = dev ]; then
+    command -v nft >/dev/null 2>&1 || need+=(nftables)
+    command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
+fi
+if [ "${#need[@]}" -gt 0 ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "bootstrap: missing system packages (${need[*]}); run as root or install them" >&2
+        exit 1
+    fi
+    echo "bootstrap: installing ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+fi
+stamp=".venv/.installed-$profile"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    .venv/bin/python -m pip install -q --upgrade pip
+    if [ "$profile" = dev ]; then
+        .venv/bin/python -m pip install -q -e '.[dev]'
+    else
+        .venv/bin/python -m pip install -q -e .
+    fi
+    touch "$stamp"
+fi
