@@ -42,6 +42,7 @@ _IPV6_OPTION_HEADERS = frozenset((PROTO_HOPOPTS, PROTO_ROUTING, PROTO_DSTOPTS))
 _IPV4 = struct.Struct(">BxHxxHxB")  # version/IHL, total length, flags/fragment offset, protocol
 _PORTS = struct.Struct(">HH")
 _U16 = struct.Struct(">H")
+_NOT_FRAGMENT, _FIRST_FRAGMENT, _NON_FIRST_FRAGMENT = 0, 1, 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +125,10 @@ def _parse_ipv4(buf: Buffer, offset: int, end: int) -> InnerPacket:
     l4_end = offset + total_length
     if frag_word & 0x1FFF:
         return _fragment(4, src, dst, protocol, total_length)
-    return _upper_layer(buf, 4, protocol, l4_start, l4_end, src=src, dst=dst, length=total_length)
+    return _upper_layer(
+        buf, 4, protocol, l4_start, l4_end, src=src, dst=dst, length=total_length,
+        first_fragment=bool(frag_word & 0x2000),
+    )  # fmt: skip
 
 
 def _parse_ipv6(buf: Buffer, offset: int, end: int) -> InnerPacket:
@@ -142,20 +146,26 @@ def _parse_ipv6(buf: Buffer, offset: int, end: int) -> InnerPacket:
     dst = bytes(buf[offset + 24 : offset + 40])
     l3_end = offset + length
     protocol, pos, fragment = _walk_ipv6_extensions(buf, buf[offset + 6], offset + 40, l3_end)
-    if fragment:
+    if fragment == _NON_FIRST_FRAGMENT:
         return _fragment(6, src, dst, protocol, length)
-    return _upper_layer(buf, 6, protocol, pos, l3_end, src=src, dst=dst, length=length)
+    return _upper_layer(
+        buf, 6, protocol, pos, l3_end, src=src, dst=dst, length=length,
+        first_fragment=fragment == _FIRST_FRAGMENT,
+    )  # fmt: skip
 
 
 def _walk_ipv6_extensions(
     buf: Buffer, next_header: int, pos: int, limit: int
-) -> tuple[int, int, bool]:
+) -> tuple[int, int, int]:
     """Walk IPv6 extension headers (RFC 8200 section 4) from ``pos`` up to ``limit``.
 
     Returns:
-        ``(protocol, offset of the upper-layer header, non-first fragment)``. ESP and
-        No Next Header end the walk (their contents cannot be read).
+        ``(protocol, offset of the upper-layer header, fragment state)``, the state one
+        of ``_NOT_FRAGMENT``, ``_FIRST_FRAGMENT`` (offset 0, M set) or
+        ``_NON_FIRST_FRAGMENT``. ESP and No Next Header end the walk (their contents
+        cannot be read).
     """
+    state = _NOT_FRAGMENT
     first = True
     while True:
         if next_header in _IPV6_OPTION_HEADERS:
@@ -169,15 +179,18 @@ def _walk_ipv6_extensions(
             if pos + 8 > limit:
                 raise _malformed("fragment header truncated")
             # RFC 8200 section 4.5: 13-bit offset in the top bits of bytes 2-3.
-            if _U16.unpack_from(buf, pos + 2)[0] >> 3:
-                return buf[pos], pos + 8, True
+            offset_and_m = _U16.unpack_from(buf, pos + 2)[0]
+            if offset_and_m >> 3:
+                return buf[pos], pos + 8, _NON_FIRST_FRAGMENT
+            if offset_and_m & 1:
+                state = _FIRST_FRAGMENT
             header_length = 8
         elif next_header == PROTO_AH:
             if pos + 8 > limit:
                 raise _malformed("authentication header truncated")
             header_length = 4 * (buf[pos + 1] + 2)  # RFC 4302 section 2.2
         else:
-            return next_header, pos, False
+            return next_header, pos, state
         if pos + header_length > limit:
             raise _malformed(f"extension header {next_header} runs past the packet")
         next_header = buf[pos]
@@ -200,8 +213,15 @@ def _upper_layer(
     src: bytes,
     dst: bytes,
     length: int,
+    first_fragment: bool,
 ) -> InnerPacket:
-    """Read the upper-layer header at ``pos`` (which must end by ``l4_end``)."""
+    """Read the upper-layer header at ``pos`` (which must end by ``l4_end``).
+
+    In a first fragment the UDP length counts the whole reassembled datagram, so it
+    may exceed what this packet holds; the TCP header must still be complete (the
+    first fragment carries the whole upper-layer header: RFC 8200 section 4.5, and
+    RFC 1858 for IPv4 tiny fragments).
+    """
     available = l4_end - pos
     if protocol == PROTO_TCP:
         if available < 20:
@@ -218,7 +238,7 @@ def _upper_layer(
         if available < 8:
             raise _malformed(f"UDP header needs 8 bytes, have {available}")
         sport, dport, udp_length = struct.unpack_from(">HHH", buf, pos)
-        if not 8 <= udp_length <= available:
+        if udp_length < 8 or (udp_length > available and not first_fragment):
             raise _malformed(f"UDP length {udp_length}, available {available}")
         return InnerPacket(
             family, src, dst, protocol, sport, dport, None, 0, False, False, pos + 8, length
@@ -301,7 +321,8 @@ def _parse_quote(
             raise _malformed("ICMPv6 error does not quote an IPv6 header")
         src = bytes(buf[pos + 8 : pos + 24])
         dst = bytes(buf[pos + 24 : pos + 40])
-        protocol, l4, non_first_fragment = _walk_ipv6_extensions(buf, buf[pos + 6], pos + 40, limit)
+        protocol, l4, fragment = _walk_ipv6_extensions(buf, buf[pos + 6], pos + 40, limit)
+        non_first_fragment = fragment == _NON_FIRST_FRAGMENT
         icmp_protocol = PROTO_ICMPV6
     if non_first_fragment:
         return src, dst, protocol, 0, 0
