@@ -154,6 +154,18 @@ def test_icmp_error_quoting_non_first_fragment_has_no_ports() -> None:
     assert (parsed.protocol, parsed.sport, parsed.dport, parsed.icmp_error) == (17, 0, 0, True)
 
 
+@pytest.mark.parametrize(
+    "quote",
+    [
+        IP(src=A4, dst=B4, proto=47) / Raw(bytes(8)),  # GRE: no ports
+        IP(src=A4, dst=B4) / ICMP(type=13),  # quoted non-echo ICMP
+    ],
+)
+def test_icmp_error_quoting_portless_packet(quote: Packet) -> None:
+    parsed = parse(IP(src=R4, dst=A4) / ICMP(type=3) / quote)
+    assert (parsed.src, parsed.sport, parsed.dport, parsed.icmp_error) == (pk(A4), 0, 0, True)
+
+
 def test_ipv4_first_fragment_has_ports() -> None:
     # GIVEN the first fragment of a 1000-byte UDP datagram: its UDP length exceeds the packet
     udp = UDP(sport=7, dport=8, len=1000, chksum=0) / Raw(bytes(32))
@@ -334,6 +346,8 @@ def test_icmp_error_quote_rules() -> None:
     expect_malformed(bytes(error))  # nothing quoted
     expect_malformed(bytes(error / Raw(TCP4[:23])))  # IP header but not 4 bytes of ports
     expect_malformed(bytes(error / Raw(UDP6[:48])))  # IPv6 quoted inside ICMPv4
+    expect_malformed(bytes(error / IP(src=A4, dst=B4, ihl=4) / UDP()))  # quoted IHL < 5
+    expect_malformed(bytes(error / Raw(bytes(IP(src=A4, dst=B4, ihl=15) / UDP()))))
     expect_malformed(bytes(error / Raw(bytes(IP(src=A4, dst=B4) / ICMP(type=8))[:27])))
     error6 = IPv6(src=R6, dst=A6) / ICMPv6DestUnreach()
     expect_malformed(bytes(error6 / Raw(TCP4)))  # IPv4 quoted inside ICMPv6
