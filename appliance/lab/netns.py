@@ -42,6 +42,7 @@ IFNAME_MAX = 15
 """Longest Linux interface name."""
 
 _KILL_GRACE_S = 3.0
+_IFA_F_NODAD = 0x02
 
 
 def check_lab_address(text: str) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface:
@@ -270,16 +271,25 @@ class Topology:
         return ns
 
     def link(
-        self, a: Namespace, b: Namespace, addr_a: str, addr_b: str, *, mtu: int = 9001
+        self,
+        a: Namespace,
+        b: Namespace,
+        addr_a: str | None,
+        addr_b: str | None,
+        *,
+        mtu: int = 9001,
+        master_a: str | None = None,
     ) -> tuple[str, str]:
         """Join ``a`` and ``b`` with a veth pair, address both ends and bring them up.
 
         Args:
             a: one end's namespace.
             b: the other end's namespace.
-            addr_a: address with prefix for the end in ``a`` (``"198.18.0.1/30"``).
-            addr_b: address with prefix for the end in ``b``.
+            addr_a: address with prefix for the end in ``a`` (``"198.18.0.1/30"``), or
+                None for no address (a bridge port).
+            addr_b: address with prefix for the end in ``b``, or None.
             mtu: MTU of both ends (9001, as on EC2, by default).
+            master_a: a bridge in ``a`` (see :meth:`bridge`) the ``a`` end joins.
 
         Returns:
             The interface names in ``a`` and in ``b`` (each at most 15 characters).
@@ -287,7 +297,8 @@ class Topology:
         Raises:
             NamespaceError: an address is outside the lab ranges or netlink refused.
         """
-        iface_a, iface_b = check_lab_address(addr_a), check_lab_address(addr_b)
+        iface_a = None if addr_a is None else check_lab_address(addr_a)
+        iface_b = None if addr_b is None else check_lab_address(addr_b)
         index = self._links
         self._links += 1
         name_a = f"v{index}a-{b.role}"[:IFNAME_MAX]
@@ -304,18 +315,51 @@ class Topology:
                 with ns.iproute() as ipr:
                     idx = ipr.link_lookup(ifname=ifname)[0]
                     ipr.link("set", index=idx, mtu=mtu)
-                    ipr.addr(
-                        "add",
-                        index=idx,
-                        address=str(iface.ip),
-                        prefixlen=iface.network.prefixlen,
-                    )
+                    if ns is a and master_a is not None:
+                        ipr.link("set", index=idx, master=ipr.link_lookup(ifname=master_a)[0])
+                    if iface is not None:
+                        _add_address(ipr, idx, iface)
                     ipr.link("set", index=idx, state="up")
         except NamespaceError:
             raise
         except Exception as exc:
             raise NamespaceError(f"cannot link {a.name} and {b.name}: {exc}") from exc
         return name_a, name_b
+
+    def bridge(self, ns: Namespace, name: str, address: str | None, *, mtu: int = 9001) -> str:
+        """Create bridge ``name`` in ``ns`` (up, with ``address`` if given); link ports to it
+        with ``link(..., master_a=name)``.
+
+        Raises:
+            NamespaceError: the address is outside the lab ranges or netlink refused.
+        """
+        iface = None if address is None else check_lab_address(address)
+        if len(name) > IFNAME_MAX:
+            raise NamespaceError(f"interface name {name!r} is longer than {IFNAME_MAX}")
+        try:
+            with ns.iproute() as ipr:
+                ipr.link("add", ifname=name, kind="bridge")
+                idx = ipr.link_lookup(ifname=name)[0]
+                ipr.link("set", index=idx, mtu=mtu)
+                if iface is not None:
+                    _add_address(ipr, idx, iface)
+                ipr.link("set", index=idx, state="up")
+        except Exception as exc:
+            raise NamespaceError(f"{ns.name}: cannot create bridge {name}: {exc}") from exc
+        return name
+
+    def address(self, ns: Namespace, ifname: str, address: str) -> None:
+        """Add one more ``address`` (with prefix) to interface ``ifname`` of ``ns``.
+
+        Raises:
+            NamespaceError: the address is outside the lab ranges or netlink refused.
+        """
+        iface = check_lab_address(address)
+        try:
+            with ns.iproute() as ipr:
+                _add_address(ipr, ipr.link_lookup(ifname=ifname)[0], iface)
+        except Exception as exc:
+            raise NamespaceError(f"{ns.name}: cannot add {address} to {ifname}: {exc}") from exc
 
     def route(self, ns: Namespace, dst: str, via: str) -> None:
         """Add a route to ``dst`` (a prefix or ``"default"``) through gateway ``via``.
@@ -373,16 +417,26 @@ class Topology:
         if self._closed:
             return
         self._closed = True
-        # a second Ctrl-C during cleanup must not leave namespaces behind
-        previous = signal.getsignal(signal.SIGINT)
+        # a second Ctrl-C (or a SIGTERM) during cleanup must not leave namespaces behind
         masked = threading.current_thread() is threading.main_thread()
+        previous = {}
         if masked:
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous[sig] = signal.signal(sig, signal.SIG_IGN)
         try:
             for proc in reversed(self._processes):
                 self.stop(proc)
             for ns in reversed(list(self.namespaces.values())):
                 remove_namespace(ns.name)
         finally:
-            if masked:
-                signal.signal(signal.SIGINT, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def _add_address(
+    ipr: Any, index: int, iface: ipaddress.IPv4Interface | ipaddress.IPv6Interface
+) -> None:
+    spec: dict[str, Any] = {}
+    if iface.version == 6:
+        spec["flags"] = _IFA_F_NODAD  # no duplicate address detection delay in a lab
+    ipr.addr("add", index=index, address=str(iface.ip), prefixlen=iface.network.prefixlen, **spec)

@@ -1,0 +1,307 @@
+"""The GWLB simulator's logic, without I/O: flows, encapsulation and checks of returns.
+
+What it plays (PROTOCOL.md, "What GWLB sends" and "What the appliance must send back"):
+
+- every inner packet belongs to a flow keyed direction-agnostically by its 5-tuple
+  (and the GWLB endpoint), so both directions share one flow;
+- a flow gets a random 32-bit cookie, a random outer UDP source port and one
+  appliance (5-tuple stickiness), fixed for its life;
+- the packet goes out as IPv4/UDP to port 6081 with a 40-byte GENEVE header carrying the
+  endpoint id, attachment id and the flow's cookie;
+- what an appliance returns must come from the appliance the flow was sent to, to the
+  simulator's address, from the flow's source port to port 6081, with the GENEVE header
+  byte-identical and an inner packet that was sent on that flow. Anything else is a
+  counted :class:`Violation` and is not forwarded.
+
+:class:`GwlbSimulator` is driven by ``appliance.lab.simulator`` (sockets and the TUN
+device) and by the unit tests directly.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from appliance.errors import WireError
+from appliance.lab.packets import PacketError, build_ipv4_udp, parse_ipv4_udp
+from appliance.wire.flowkey import flow_key, reverse_key
+from appliance.wire.geneve import (
+    ETHERTYPE_IPV4,
+    ETHERTYPE_IPV6,
+    GENEVE_PORT,
+    build_geneve,
+    parse_geneve,
+)
+from appliance.wire.inner import parse_inner
+
+STATUS_SCHEMA = "gwlbd.labsim/v1"
+SOURCE_PORTS = (1024, 65535)
+"""Range the outer UDP source port of a flow is drawn from (inclusive)."""
+
+
+class Violation(enum.Enum):
+    """Ways a datagram returned by an appliance can break the GWLB contract."""
+
+    MALFORMED = "malformed"
+    """Not an IPv4/UDP datagram with a parseable GENEVE header and GWLB options."""
+    DESTINATION_PORT = "destination_port"
+    """UDP destination port is not 6081."""
+    DESTINATION_ADDRESS = "destination_address"
+    """Not sent to the simulator's address."""
+    UNKNOWN_COOKIE = "unknown_cookie"
+    """The flow cookie names no flow the simulator sent."""
+    SOURCE_ADDRESS = "source_address"
+    """Not sent by the appliance the flow was sent to."""
+    SOURCE_PORT = "source_port"
+    """UDP source port differs from the one the simulator used for the flow."""
+    HEADER_CHANGED = "header_changed"
+    """GENEVE header (with options) not byte-identical to the one sent for the flow."""
+    PAYLOAD_CHANGED = "payload_changed"
+    """The inner packet is not one the simulator sent on that flow (or came back twice)."""
+
+
+@dataclass(slots=True)
+class SimFlow:
+    """One flow as the simulator sees it (both directions)."""
+
+    key: bytes
+    """Direction-agnostic key: the smaller of the flow key and its reverse."""
+    cookie: int
+    sport: int
+    """Outer UDP source port used for every packet of the flow."""
+    target: bytes
+    """Packed address of the appliance the flow is sent to."""
+    header: bytes
+    """The GENEVE header sent with every packet of the flow."""
+    sent: int = 0
+    returned: int = 0
+    outstanding: dict[int, int] = field(default_factory=dict)
+    """Hashes of inner packets sent and not yet returned, with their multiplicity."""
+
+
+@dataclass(slots=True)
+class SimCounters:
+    """Counters of a simulator run; the I/O layer adds what only it can see."""
+
+    captured: int = 0
+    """Inner packets taken from the client/server side."""
+    unparseable: int = 0
+    """Captured packets whose inner IP header could not be parsed (not sent)."""
+    sent: int = 0
+    """GENEVE datagrams handed to the socket."""
+    send_errors: int = 0
+    received: int = 0
+    """Datagrams received from appliances on the raw UDP socket."""
+    verified: int = 0
+    """Returns that passed every check."""
+    rejected: int = 0
+    """Returns with at least one violation (not forwarded)."""
+    forwarded: int = 0
+    """Verified inner packets passed on towards their destination."""
+    expired: int = 0
+    """Sent packets forgotten unreturned because a flow's memory was full or evicted."""
+    flows_evicted: int = 0
+    violations: dict[str, int] = field(default_factory=lambda: {v.value: 0 for v in Violation})
+
+
+@dataclass(frozen=True, slots=True)
+class Outbound:
+    """A datagram to send: the outer IPv4/UDP packet and the appliance it goes to."""
+
+    target: bytes
+    datagram: bytes
+    flow: SimFlow
+
+
+def canonical_key(key: bytes) -> bytes:
+    """The same key for both directions of a flow."""
+    return min(key, reverse_key(key))
+
+
+class GwlbSimulator:
+    """Flows, encapsulation and return checks of one simulated GWLB endpoint.
+
+    Args:
+        address: packed IPv4 address the simulator sends from (the GWLB node).
+        targets: packed IPv4 addresses of the appliances; a flow sticks to one.
+        endpoint_id: GENEVE option type 1 (the GWLB endpoint id).
+        attachment_id: GENEVE option type 2.
+        vni: GENEVE VNI.
+        rng: source of cookies and ports (seed it in tests).
+        max_flows: flows remembered; the least recently created is evicted beyond it.
+        max_outstanding: unreturned packets remembered per flow.
+    """
+
+    def __init__(
+        self,
+        *,
+        address: bytes,
+        targets: Sequence[bytes],
+        endpoint_id: int,
+        attachment_id: int = 0,
+        vni: int = 0,
+        rng: random.Random | None = None,
+        max_flows: int = 100_000,
+        max_outstanding: int = 4096,
+    ) -> None:
+        if not targets:
+            raise ValueError("at least one appliance is needed")
+        self.address = address
+        self.targets = list(targets)
+        self.endpoint_id = endpoint_id
+        self.attachment_id = attachment_id
+        self.vni = vni
+        self.counters = SimCounters()
+        self.flows: dict[bytes, SimFlow] = {}
+        self.by_cookie: dict[int, SimFlow] = {}
+        self.recent_violations: list[str] = []
+        self._rng = rng if rng is not None else random.SystemRandom()
+        self._max_flows = max_flows
+        self._max_outstanding = max_outstanding
+
+    def flow_for(self, inner: bytes) -> SimFlow | None:
+        """The flow of an inner IP packet, created on first sight; None if unparseable."""
+        protocol_type = ETHERTYPE_IPV6 if inner and inner[0] >> 4 == 6 else ETHERTYPE_IPV4
+        try:
+            parsed = parse_inner(inner, 0, len(inner), protocol_type)
+        except WireError:
+            return None
+        key = canonical_key(flow_key(self.endpoint_id, parsed))
+        flow = self.flows.get(key)
+        if flow is None:
+            flow = self._new_flow(key, protocol_type)
+        return flow
+
+    def _new_flow(self, key: bytes, protocol_type: int) -> SimFlow:
+        cookie = self._rng.getrandbits(32)
+        while cookie in self.by_cookie:
+            cookie = self._rng.getrandbits(32)
+        flow = SimFlow(
+            key=key,
+            cookie=cookie,
+            sport=self._rng.randint(*SOURCE_PORTS),
+            target=self.targets[zlib.crc32(key) % len(self.targets)],
+            header=build_geneve(
+                endpoint_id=self.endpoint_id,
+                attachment_id=self.attachment_id,
+                cookie=cookie,
+                protocol_type=protocol_type,
+                vni=self.vni,
+            ),
+        )
+        if len(self.flows) >= self._max_flows:
+            oldest = self.flows.pop(next(iter(self.flows)))
+            del self.by_cookie[oldest.cookie]
+            self.counters.flows_evicted += 1
+            self.counters.expired += sum(oldest.outstanding.values())
+        self.flows[key] = flow
+        self.by_cookie[cookie] = flow
+        return flow
+
+    def encapsulate(self, inner: bytes) -> Outbound | None:
+        """Wrap a captured inner packet for its flow's appliance; None if unparseable."""
+        self.counters.captured += 1
+        flow = self.flow_for(inner)
+        if flow is None:
+            self.counters.unparseable += 1
+            return None
+        digest = hash(inner)
+        if digest not in flow.outstanding and len(flow.outstanding) >= self._max_outstanding:
+            oldest = next(iter(flow.outstanding))
+            self.counters.expired += flow.outstanding.pop(oldest)
+        flow.outstanding[digest] = flow.outstanding.get(digest, 0) + 1
+        flow.sent += 1
+        datagram = build_ipv4_udp(
+            self.address, flow.target, flow.sport, GENEVE_PORT, flow.header + inner
+        )
+        return Outbound(target=flow.target, datagram=datagram, flow=flow)
+
+    def check_return(self, datagram: bytes) -> tuple[list[Violation], bytes | None]:
+        """Check a datagram an appliance returned; count it.
+
+        Args:
+            datagram: the whole outer IPv4 packet as received.
+
+        Returns:
+            The violations found, and the inner packet to forward when there are none.
+        """
+        self.counters.received += 1
+        violations: list[Violation] = []
+        inner: bytes | None = None
+        try:
+            outer = parse_ipv4_udp(datagram)
+            header = parse_geneve(datagram, outer.payload_offset, outer.payload_end)
+        except (PacketError, WireError) as exc:
+            self._record([Violation.MALFORMED], str(exc))
+            return [Violation.MALFORMED], None
+        if outer.dport != GENEVE_PORT:
+            violations.append(Violation.DESTINATION_PORT)
+        if outer.dst != self.address:
+            violations.append(Violation.DESTINATION_ADDRESS)
+        flow = self.by_cookie.get(header.cookie)
+        inner_start = outer.payload_offset + header.length
+        if flow is None:
+            violations.append(Violation.UNKNOWN_COOKIE)
+        else:
+            if outer.src != flow.target:
+                violations.append(Violation.SOURCE_ADDRESS)
+            if outer.sport != flow.sport:
+                violations.append(Violation.SOURCE_PORT)
+            if datagram[outer.payload_offset : inner_start] != flow.header:
+                violations.append(Violation.HEADER_CHANGED)
+            inner = datagram[inner_start : outer.payload_end]
+            digest = hash(inner)
+            if flow.outstanding.get(digest, 0) <= 0:
+                violations.append(Violation.PAYLOAD_CHANGED)
+            elif not violations:
+                remaining = flow.outstanding[digest] - 1
+                if remaining:
+                    flow.outstanding[digest] = remaining
+                else:
+                    del flow.outstanding[digest]
+                flow.returned += 1
+        if violations:
+            self._record(
+                violations,
+                f"cookie {header.cookie:#010x} sport {outer.sport} dport {outer.dport}",
+            )
+            return violations, None
+        self.counters.verified += 1
+        return [], inner
+
+    def _record(self, violations: list[Violation], detail: str) -> None:
+        self.counters.rejected += 1
+        for violation in violations:
+            self.counters.violations[violation.value] += 1
+        kinds = ",".join(v.value for v in violations)
+        self.recent_violations = [*self.recent_violations[-9:], f"{kinds}: {detail}"]
+
+    @property
+    def unreturned(self) -> int:
+        """Packets sent that have not come back (in flight, dropped by policy, or lost)."""
+        return sum(sum(flow.outstanding.values()) for flow in self.flows.values())
+
+    def status(self) -> dict[str, Any]:
+        """A JSON-ready snapshot of the counters."""
+        counters = self.counters
+        return {
+            "schema": STATUS_SCHEMA,
+            "flows": len(self.flows),
+            "captured": counters.captured,
+            "unparseable": counters.unparseable,
+            "sent": counters.sent,
+            "send_errors": counters.send_errors,
+            "received": counters.received,
+            "verified": counters.verified,
+            "rejected": counters.rejected,
+            "forwarded": counters.forwarded,
+            "unreturned": self.unreturned,
+            "expired": counters.expired,
+            "flows_evicted": counters.flows_evicted,
+            "violations": dict(counters.violations),
+            "recent_violations": list(self.recent_violations),
+        }

@@ -1,0 +1,385 @@
+"""The GWLB simulator process: runs in its own namespace and plays the GWLB.
+
+Plumbing (all inside the simulator's namespace, set up through pyroute2):
+
+- a TUN device (``--tun``) and a routing table whose default route points into it;
+- one policy rule per captured interface (``--capture``, the veths to the client and
+  server namespaces): ``iif <veth> lookup <table>``, so every packet the clients and
+  servers send through the "GWLB" comes out of the TUN device;
+- packets written back into the TUN device are routed normally, i.e. out of the veth
+  towards their destination.
+
+Each captured packet is encapsulated by :class:`appliance.lab.gwlb.GwlbSimulator` and
+sent on an ``IPPROTO_RAW`` socket (so the simulator picks the outer source port per
+flow) to UDP 6081 of an appliance. Returns arrive on a raw ``IPPROTO_UDP`` socket, which
+shows the whole outer header; every one is checked, and only clean ones are forwarded.
+A plain UDP socket bound to port 6081 swallows the kernel's copy so no ICMP port
+unreachable goes back. With ``--health-port`` the appliances' ``/healthz`` is polled over
+HTTP, as a GWLB target group's health check does.
+
+Counters go to ``--status-file`` as JSON (schema ``gwlbd.labsim/v1``), rewritten
+atomically every ``--status-interval`` seconds and once more on exit (SIGTERM/SIGINT).
+
+Run::
+
+    ip netns exec <sim-ns> python -m appliance.lab.simulator --address 198.18.0.1 \\
+        --appliance 198.18.0.2 --capture v0a-client --capture v1a-server \\
+        --status-file /tmp/sim.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import http.client
+import json
+import os
+import selectors
+import signal
+import socket
+import struct
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from pyroute2 import IPRoute
+
+from appliance.lab.errors import SimulatorError
+from appliance.lab.gwlb import GwlbSimulator
+from appliance.wire.geneve import GENEVE_PORT, MAX_DATAGRAM
+
+TUNSETIFF = 0x400454CA
+IFF_TUN = 0x0001
+IFF_NO_PI = 0x1000
+DEFAULT_TABLE = 100
+_BATCH = 64
+_RULE_PRIORITY = 1000
+
+
+@dataclass(slots=True)
+class TargetHealth:
+    """Health of one appliance as the simulated target group sees it.
+
+    GWLB semantics (PROTOCOL.md, "Health checks"): healthy after ``healthy_threshold``
+    passes in a row, unhealthy after ``unhealthy_threshold`` failures in a row; a pass
+    is an HTTP status 200-399.
+    """
+
+    address: str
+    healthy: bool = False
+    checks: int = 0
+    passes_in_row: int = 0
+    failures_in_row: int = 0
+    last_code: int | None = None
+    last_error: str | None = None
+    healthy_threshold: int = 2
+    unhealthy_threshold: int = 2
+
+    def record(self, code: int | None, error: str | None = None) -> None:
+        """Account one health check result (``code`` None when the request failed)."""
+        self.checks += 1
+        self.last_code, self.last_error = code, error
+        if code is not None and 200 <= code < 400:
+            self.passes_in_row += 1
+            self.failures_in_row = 0
+            if self.passes_in_row >= self.healthy_threshold:
+                self.healthy = True
+        else:
+            self.failures_in_row += 1
+            self.passes_in_row = 0
+            if self.failures_in_row >= self.unhealthy_threshold:
+                self.healthy = False
+
+    def as_json(self) -> dict[str, Any]:
+        """JSON-ready view."""
+        return {
+            "address": self.address,
+            "healthy": self.healthy,
+            "checks": self.checks,
+            "last_code": self.last_code,
+            "last_error": self.last_error,
+        }
+
+
+@dataclass
+class HealthChecker:
+    """Polls ``http://<target>:<port>/healthz`` for every target in a thread."""
+
+    port: int
+    targets: list[TargetHealth]
+    interval: float = 1.0
+    timeout: float = 1.0
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def check_once(self) -> None:
+        """One health check of every target."""
+        for target in self.targets:
+            conn = http.client.HTTPConnection(target.address, self.port, timeout=self.timeout)
+            try:
+                conn.request("GET", "/healthz")
+                target.record(conn.getresponse().status)
+            except (OSError, http.client.HTTPException) as exc:
+                target.record(None, str(exc) or type(exc).__name__)
+            finally:
+                conn.close()
+
+    def run(self) -> None:
+        """Check until :meth:`stop` is called."""
+        while not self._stop.is_set():
+            self.check_once()
+            self._stop.wait(self.interval)
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to return."""
+        self._stop.set()
+
+
+def open_tun(name: str) -> int:
+    """Create TUN device ``name`` (no packet info header); returns its non-blocking fd."""
+    fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK)
+    try:
+        fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", name.encode(), IFF_TUN | IFF_NO_PI))
+    except OSError as exc:
+        os.close(fd)
+        raise SimulatorError(f"cannot create TUN device {name}: {exc}") from exc
+    return fd
+
+
+def write_sysctl(key: str, value: str) -> None:
+    """Write a sysctl of the current namespace."""
+    Path("/proc/sys", *key.split(".")).write_text(value)
+
+
+def setup_routing(tun: str, captures: Sequence[str], table: int, mtu: int) -> None:
+    """Bring the TUN device up and steer traffic from ``captures`` into it.
+
+    Raises:
+        SimulatorError: netlink refused.
+    """
+    try:
+        write_sysctl("net.ipv4.ip_forward", "1")
+        for conf in ("all", "default", tun, *captures):
+            write_sysctl(f"net.ipv4.conf.{conf}.rp_filter", "0")
+        with IPRoute() as ipr:
+            idx = ipr.link_lookup(ifname=tun)[0]
+            ipr.link("set", index=idx, mtu=mtu, state="up")
+            ipr.route("add", dst="0.0.0.0", dst_len=0, oif=idx, table=table)
+            for n, ifname in enumerate(captures):
+                if not ipr.link_lookup(ifname=ifname):
+                    raise SimulatorError(f"capture interface {ifname} does not exist")
+                ipr.rule("add", table=table, priority=_RULE_PRIORITY + n, iifname=ifname)
+    except SimulatorError:
+        raise
+    except Exception as exc:
+        raise SimulatorError(f"cannot set up routing into {tun}: {exc}") from exc
+
+
+def write_status(path: Path, document: dict[str, Any]) -> None:
+    """Replace ``path`` with ``document`` atomically."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(document, indent=1, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def read_status(path: Path) -> dict[str, Any] | None:
+    """The last status the simulator wrote, or None if there is none yet."""
+    try:
+        document: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return document
+
+
+class SimulatorProcess:
+    """The simulator's sockets, TUN device and loop."""
+
+    def __init__(
+        self,
+        sim: GwlbSimulator,
+        *,
+        tun_fd: int,
+        address: str,
+        status_file: Path | None,
+        status_interval: float,
+        health: HealthChecker | None,
+    ) -> None:
+        self.sim = sim
+        self.tun_fd = tun_fd
+        self.status_file = status_file
+        self.status_interval = status_interval
+        self.health = health
+        self.state = "starting"
+        self.running = True
+        self.sender = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+        self.sender.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+        self.receiver = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP)
+        self.receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+        self.receiver.setblocking(False)
+        self.sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sink.bind((address, GENEVE_PORT))
+        self.sink.setblocking(False)
+
+    def stop(self, signum: int = 0, frame: FrameType | None = None) -> None:
+        """Signal handler: finish the current batch and exit the loop."""
+        self.running = False
+
+    def status(self) -> dict[str, Any]:
+        """The status document: simulator counters, state and target health."""
+        document = self.sim.status()
+        document["state"] = self.state
+        document["pid"] = os.getpid()
+        document["now"] = time.time()
+        document["targets"] = (
+            [t.as_json() for t in self.health.targets]
+            if self.health
+            else [{"address": socket.inet_ntoa(t), "healthy": None} for t in self.sim.targets]
+        )
+        return document
+
+    def _publish(self) -> None:
+        if self.status_file is not None:
+            write_status(self.status_file, self.status())
+
+    def _from_tun(self) -> None:
+        counters = self.sim.counters
+        for _ in range(_BATCH):
+            try:
+                inner = os.read(self.tun_fd, MAX_DATAGRAM)
+            except BlockingIOError:
+                return
+            out = self.sim.encapsulate(inner)
+            if out is None:
+                continue
+            try:
+                self.sender.sendto(out.datagram, (socket.inet_ntoa(out.target), 0))
+                counters.sent += 1
+            except OSError:
+                counters.send_errors += 1
+
+    def _from_appliances(self) -> None:
+        counters = self.sim.counters
+        for _ in range(_BATCH):
+            try:
+                datagram = self.receiver.recv(MAX_DATAGRAM + 64)
+            except BlockingIOError:
+                return
+            violations, inner = self.sim.check_return(datagram)
+            if inner is None or violations:
+                continue
+            try:
+                os.write(self.tun_fd, inner)
+                counters.forwarded += 1
+            except OSError:
+                counters.send_errors += 1
+
+    def _drain_sink(self) -> None:
+        for _ in range(_BATCH):
+            try:
+                self.sink.recv(MAX_DATAGRAM)
+            except BlockingIOError:
+                return
+
+    def loop(self) -> None:
+        """Move packets until :meth:`stop`; publish status periodically and at the end."""
+        selector = selectors.DefaultSelector()
+        selector.register(self.tun_fd, selectors.EVENT_READ, self._from_tun)
+        selector.register(self.receiver, selectors.EVENT_READ, self._from_appliances)
+        selector.register(self.sink, selectors.EVENT_READ, self._drain_sink)
+        health_thread = None
+        if self.health is not None:
+            health_thread = threading.Thread(target=self.health.run, daemon=True)
+            health_thread.start()
+        self.state = "running"
+        next_publish = 0.0
+        try:
+            while self.running:
+                for key, _ in selector.select(timeout=0.1):
+                    key.data()
+                now = time.monotonic()
+                if now >= next_publish:
+                    self._publish()
+                    next_publish = now + self.status_interval
+        finally:
+            if self.health is not None and health_thread is not None:
+                self.health.stop()
+                health_thread.join(timeout=2)
+            self.state = "stopped"
+            self._publish()
+            selector.close()
+
+
+def _parse_id(text: str) -> int:
+    return int(text, 0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Command line of ``python -m appliance.lab.simulator``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m appliance.lab.simulator", description="Play the GWLB in a namespace."
+    )
+    parser.add_argument("--address", required=True, help="address the GWLB sends from")
+    parser.add_argument(
+        "--appliance", action="append", required=True, help="appliance address (repeatable)"
+    )
+    parser.add_argument(
+        "--capture", action="append", required=True, help="interface whose traffic the GWLB takes"
+    )
+    parser.add_argument("--tun", default="gwlbsim0", help="TUN device name")
+    parser.add_argument("--table", type=int, default=DEFAULT_TABLE, help="routing table id")
+    parser.add_argument("--mtu", type=int, default=8500, help="inner MTU (GWLB: 8500)")
+    parser.add_argument("--endpoint-id", type=_parse_id, default=0x0E1D00000000000A)
+    parser.add_argument("--attachment-id", type=_parse_id, default=0)
+    parser.add_argument("--vni", type=_parse_id, default=0)
+    parser.add_argument("--status-file", type=Path, help="JSON status written here")
+    parser.add_argument("--status-interval", type=float, default=0.5)
+    parser.add_argument("--health-port", type=int, help="poll http://<appliance>:PORT/healthz")
+    parser.add_argument("--health-interval", type=float, default=1.0)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: set up the TUN plumbing and run until SIGTERM/SIGINT."""
+    args = build_parser().parse_args(argv)
+    try:
+        sim = GwlbSimulator(
+            address=socket.inet_aton(args.address),
+            targets=[socket.inet_aton(a) for a in args.appliance],
+            endpoint_id=args.endpoint_id,
+            attachment_id=args.attachment_id,
+            vni=args.vni,
+        )
+        tun_fd = open_tun(args.tun)
+        setup_routing(args.tun, args.capture, args.table, args.mtu)
+        health = None
+        if args.health_port is not None:
+            health = HealthChecker(
+                port=args.health_port,
+                targets=[TargetHealth(a) for a in args.appliance],
+                interval=args.health_interval,
+            )
+        process = SimulatorProcess(
+            sim,
+            tun_fd=tun_fd,
+            address=args.address,
+            status_file=args.status_file,
+            status_interval=args.status_interval,
+            health=health,
+        )
+    except (SimulatorError, OSError, ValueError) as exc:
+        print(f"gwlb simulator: {exc}", file=sys.stderr)
+        return 1
+    signal.signal(signal.SIGTERM, process.stop)
+    signal.signal(signal.SIGINT, process.stop)
+    with contextlib.suppress(KeyboardInterrupt):
+        process.loop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
