@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final
 
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 from prometheus_client.metrics_core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -23,8 +23,8 @@ from prometheus_client.metrics_core import (
 )
 from prometheus_client.registry import CollectorRegistry
 
-CONTENT_TYPE: Final[str] = CONTENT_TYPE_LATEST
-"""Content type of :func:`render_metrics` output."""
+CONTENT_TYPE: Final[str] = CONTENT_TYPE_PLAIN_0_0_4
+"""Content type of :func:`render_metrics` output: text format 0.0.4 (every Prometheus reads it)."""
 
 _RULE_KINDS: Final = ("flows", "packets", "bytes")
 
@@ -67,10 +67,10 @@ def _counter(name: str, doc: str, value: Any) -> CounterMetricFamily:
 
 def _traffic(counters: Mapping[str, Any]) -> Iterator[Metric]:
     packets = CounterMetricFamily(
-        "gwlbd_packets", "Inner packets through the appliance.", labels=["direction"]
+        "gwlbd_packets", "Packets through the appliance.", labels=["direction"]
     )
     octets = CounterMetricFamily(
-        "gwlbd_bytes", "Bytes of GENEVE datagrams through the appliance.", labels=["direction"]
+        "gwlbd_bytes", "Bytes through the appliance.", labels=["direction"]
     )
     for direction in ("in", "out"):
         _add(packets, [direction], counters.get(f"packets_{direction}"))
