@@ -1,0 +1,367 @@
+"""The inline packet path of one worker: GENEVE in, verdict, the same GENEVE back out.
+
+For every datagram of a batch: check the sender is an allowed GWLB address, parse
+GENEVE and the inner packet, find or create the flow (a new flow asks the policy
+once and caches the decision), count, and if allowed write the reply's outer IPv4/UDP
+header in front of the untouched payload (see :mod:`appliance.dataplane.batch`).
+
+Two paths decide the same things:
+
+- the fast path handles the shape nearly all GWLB traffic has (the 40-byte GWLB
+  header, inner IPv4 without options or fragmentation, TCP/UDP/SCTP) with one
+  ``struct`` unpack and one dict lookup for a known flow;
+- everything else, and every new flow, goes through :mod:`appliance.wire`'s full
+  parser. A property test checks both paths agree on every packet.
+
+The engine never raises out of a batch and never logs per packet: malformed input
+is a counted drop. It does no I/O itself; the worker hands it a filled batch.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import struct
+from collections.abc import Callable, Iterable
+
+from appliance.dataplane.batch import (
+    CTRL_SIZE,
+    HEADER_AT,
+    HEADROOM,
+    MSG_LEN_INDEX,
+    NAME_SIZE,
+    PKTINFO_ADDR_AT,
+    SLOT,
+    Batch,
+)
+from appliance.errors import WireError
+from appliance.flows.table import Flow, FlowHalf, FlowTable, ReverseHalf, TableLimits
+from appliance.flows.tunnels import UNDECIDED, Tunnel, TunnelRegistry
+from appliance.policy.verdict import Action, Decision, FlowFacts, Policy
+from appliance.wire.drops import DropReason
+from appliance.wire.flowkey import flow_key, reverse_key
+from appliance.wire.geneve import (
+    AWS_OPTION_CLASS,
+    ETHERTYPE_IPV4,
+    GENEVE_PORT,
+    GWLB_HEADER_LENGTH,
+    GeneveHeader,
+    parse_geneve,
+)
+from appliance.wire.inner import InnerPacket, parse_inner
+
+PENDING = 3
+"""Flow action while domain rules wait for a name: forward, and inspect the payload."""
+
+_DROP_REASONS = tuple(DropReason)
+_DROP_INDEX = {reason: i for i, reason in enumerate(_DROP_REASONS)}
+_SOURCE = _DROP_INDEX[DropReason.SOURCE_NOT_ALLOWED]
+_POLICY = _DROP_INDEX[DropReason.POLICY]
+
+# Fast path: the GWLB header + inner IPv4 header, from the start of the datagram.
+# ver/flags, protocol type, (vni), opt1 header, endpoint id, opt2 header, (attachment),
+# opt3 header, (cookie), ver/IHL, (tos), total length, (id), flags/fragment, (ttl),
+# protocol, (checksum), src + dst + sport + dport.
+_FAST = struct.Struct(">HH4xI8sI8xI4xBxH2xHxB2x12s")
+_FAST_MIN = GWLB_HEADER_LENGTH + 24
+_OPT1 = AWS_OPTION_CLASS << 16 | 1 << 8 | 2
+_OPT2 = AWS_OPTION_CLASS << 16 | 2 << 8 | 2
+_OPT3 = AWS_OPTION_CLASS << 16 | 3 << 8 | 1
+_FAST_PROTOCOLS = {6: b"\x06", 17: b"\x11", 132: b"\x84"}
+_SENDER = struct.Struct(">H4s")
+_LOCAL = struct.Struct("4s")
+_REPLY = struct.Struct(">4s4sHHH")
+_TCP = 6
+_SYN, _ACK = 0x02, 0x10
+
+
+class SourceFilter:
+    """Which outer source addresses are GWLB nodes (``--gwlb-cidr``), with a bounded cache."""
+
+    CACHE_LIMIT = 4096
+
+    def __init__(self, cidrs: Iterable[str]) -> None:
+        self.networks = [ipaddress.IPv4Network(c, strict=False) for c in cidrs]
+        self.cache: dict[bytes, bool] = {}
+
+    def allowed(self, address: bytes) -> bool:
+        """Whether a packed IPv4 address lies in a configured CIDR (cached)."""
+        verdict = self.cache.get(address)
+        if verdict is None:
+            ip = ipaddress.IPv4Address(address)
+            verdict = any(ip in net for net in self.networks)
+            if len(self.cache) >= self.CACHE_LIMIT:
+                self.cache.clear()
+            self.cache[address] = verdict
+        return verdict
+
+
+def facts_of(flow: Flow) -> FlowFacts:
+    """Rebuild what the policy saw when ``flow`` started, from its key and fields."""
+    key = flow.key
+    width = 4 if len(key) == 21 else 16
+    d = 9 + width
+    p = d + width
+    return FlowFacts(
+        family=4 if width == 4 else 6,
+        src=int.from_bytes(key[9:d], "big"),
+        dst=int.from_bytes(key[d:p], "big"),
+        protocol=key[8],
+        sport=int.from_bytes(key[p : p + 2], "big"),
+        dport=int.from_bytes(key[p + 2 : p + 4], "big"),
+        icmp_type=flow.icmp_type,
+        endpoint_id=int.from_bytes(key[:8], "big"),
+        attachment_id=flow.attachment_id,
+        mid_flow=flow.mid_flow,
+    )
+
+
+def _facts(endpoint_id: int, attachment_id: int, inner: InnerPacket) -> FlowFacts:
+    return FlowFacts(
+        family=inner.family,
+        src=int.from_bytes(inner.src, "big"),
+        dst=int.from_bytes(inner.dst, "big"),
+        protocol=inner.protocol,
+        sport=inner.sport,
+        dport=inner.dport,
+        icmp_type=inner.icmp_type,
+        endpoint_id=endpoint_id,
+        attachment_id=attachment_id,
+        mid_flow=inner.icmp_error
+        or (inner.protocol == _TCP and (inner.tcp_flags & (_SYN | _ACK)) != _SYN),
+    )
+
+
+class Engine:
+    """Flow table, tunnels, counters and the per-batch packet path of one worker."""
+
+    def __init__(
+        self,
+        policy: Policy,
+        *,
+        gwlb_cidrs: Iterable[str],
+        limits: TableLimits | None = None,
+        domain_extractor: Callable[[bytes, int], str | None] | None = None,
+        domain_wait_packets: int = 8,
+        on_flow_end: Callable[[Flow, str], None] | None = None,
+    ) -> None:
+        self.policy = policy
+        self.sources = SourceFilter(gwlb_cidrs)
+        self.table = FlowTable(limits or TableLimits(), on_end=on_flow_end)
+        self.tunnels = TunnelRegistry()
+        self.drops = [0] * len(_DROP_REASONS)
+        self.packets_out = 0
+        self.bytes_out = 0
+        self.rule_flows: dict[str, int] = {}
+        """rule id -> flows it decided (packets and bytes are in the tunnels' tallies)."""
+        self._extract_domain = domain_extractor
+        self._domain_wait = domain_wait_packets
+
+    # -- the packet path -------------------------------------------------------------
+
+    def process(self, batch: Batch, n: int, now: float) -> list[tuple[int, int]]:
+        """Handle slots ``0..n-1``; return the runs of slots whose replies are ready to send."""
+        data = batch.data
+        names = batch.names
+        ctrl = batch.ctrl
+        lens = batch.rx_lens
+        txl = batch.tx_lens
+        entries = self.table.entries
+        allowed = self.sources.cache
+        drops = self.drops
+        fast = _FAST.unpack_from
+        sender = _SENDER.unpack_from
+        local = _LOCAL.unpack_from
+        reply = _REPLY.pack_into
+        runs: list[tuple[int, int]] = []
+        start = 0
+        for i in range(n):
+            size = lens[i * 16 + MSG_LEN_INDEX]
+            b = i * SLOT + HEADROOM
+            gport, gaddr = sender(names, i * NAME_SIZE + 2)
+            ok = allowed.get(gaddr)
+            if ok is None:
+                ok = self.sources.allowed(gaddr)
+            if not ok:
+                drops[_SOURCE] += 1
+                if i > start:
+                    runs.append((start, i - start))
+                start = i + 1
+                continue
+            half: FlowHalf | None = None
+            if size >= _FAST_MIN:
+                vf, pt, o1, eni, o2, o3, vihl, total, frag, proto, tuple12 = fast(data, b)
+                if (
+                    vf == 0x0800
+                    and pt == ETHERTYPE_IPV4
+                    and o1 == _OPT1
+                    and o2 == _OPT2
+                    and o3 == _OPT3
+                    and vihl == 0x45
+                    and not frag & 0x3FFF
+                    and total <= size - GWLB_HEADER_LENGTH
+                    and total >= 28
+                ):
+                    pb = _FAST_PROTOCOLS.get(proto)
+                    if pb is not None:
+                        half = entries.get(eni + pb + tuple12)
+            if half is None or half.action == PENDING:
+                forward = self._slow(data, b, size, now, half)
+            else:
+                half.packets += 1
+                half.bytes += size
+                half.last_seen = now
+                tally = half.tally
+                tally.packets += 1
+                tally.bytes += size
+                tally.last_packet = now
+                forward = half.action == 0
+                if not forward:
+                    tally.drops += 1
+                    drops[_POLICY] += 1
+            if not forward:
+                if i > start:
+                    runs.append((start, i - start))
+                start = i + 1
+                continue
+            (dst,) = local(ctrl, i * CTRL_SIZE + PKTINFO_ADDR_AT)
+            reply(data, i * SLOT + HEADER_AT + 12, dst, gaddr, gport, GENEVE_PORT, size + 8)
+            txl[i * 2 + 1] = size + 28
+        if n > start:
+            runs.append((start, n - start))
+        return runs
+
+    def _slow(self, data: memoryview, b: int, size: int, now: float, half: FlowHalf | None) -> bool:
+        """Full parse for anything the fast path did not settle; True to forward."""
+        end = b + size
+        try:
+            header = parse_geneve(data, b, end)
+        except WireError as exc:
+            self.drops[_DROP_INDEX[exc.reason]] += 1
+            return False
+        tunnel = self.tunnels.get(header.endpoint_id)
+        try:
+            inner = parse_inner(data, b + header.length, end, header.protocol_type)
+        except WireError as exc:
+            tally = tunnel.tally(UNDECIDED)
+            tally.packets += 1
+            tally.bytes += size
+            tally.drops += 1
+            tally.last_packet = now
+            self.drops[_DROP_INDEX[exc.reason]] += 1
+            return False
+        if half is None:
+            key = flow_key(header.endpoint_id, inner)
+            half = self.table.entries.get(key)
+            if half is None:
+                half = self._new_half(key, header, inner, tunnel, now)
+        half.packets += 1
+        half.bytes += size
+        half.last_seen = now
+        if half.action == PENDING:
+            self._inspect(half, data, inner, end)
+        tally = half.tally
+        tally.packets += 1
+        tally.bytes += size
+        tally.last_packet = now
+        if half.action in (0, PENDING):
+            return True
+        tally.drops += 1
+        self.drops[_POLICY] += 1
+        return False
+
+    def _new_half(
+        self, key: bytes, header: GeneveHeader, inner: InnerPacket, tunnel: Tunnel, now: float
+    ) -> FlowHalf:
+        other = self.table.entries.get(reverse_key(key))
+        if type(other) is Flow and other.reverse is None:
+            return self.table.add_reverse(other, key, now)
+        tunnel.attachments.add(header.attachment_id)
+        facts = _facts(header.endpoint_id, header.attachment_id, inner)
+        decision = self.policy.decide(facts)
+        flow = Flow(
+            key,
+            tunnel.tally(decision.rule_id),
+            decision,
+            attachment_id=header.attachment_id,
+            cookie=header.cookie,
+            icmp_type=inner.icmp_type,
+            mid_flow=facts.mid_flow,
+            now=now,
+            timeout=self.table.timeout_for(inner.protocol),
+            pending=self._domain_wait if decision.pending_domain else 0,
+        )
+        flow.action = _action_of(decision)
+        self.table.add(flow, now)
+        self._count_flow(decision.rule_id, 1)
+        return flow
+
+    def _inspect(self, half: FlowHalf, data: memoryview, inner: InnerPacket, end: int) -> None:
+        """Offer a pending flow's payload to the domain rules (bounded by ``pending``)."""
+        flow = half.flow if isinstance(half, ReverseHalf) else half
+        if not 0 <= inner.l4_payload_offset < end:
+            return
+        domain = None
+        if self._extract_domain is not None:
+            payload = bytes(data[inner.l4_payload_offset : end])
+            domain = self._extract_domain(payload, inner.protocol)
+        facts = facts_of(flow)
+        if domain is not None:
+            flow.domain = domain
+            self._settle(flow, self.policy.decide_domain(facts, domain))
+            return
+        flow.pending -= 1
+        if flow.pending <= 0:
+            without = getattr(self.policy, "decide_without_domain", self.policy.decide)
+            self._settle(flow, without(facts))
+
+    def _settle(self, flow: Flow, decision: Decision) -> None:
+        """Give a flow a new decision (domain seen, wait over, or a new policy)."""
+        self._count_flow(flow.decision.rule_id, -1)
+        flow.set_decision(decision, _action_of(decision))
+        flow.pending = self._domain_wait if decision.pending_domain else 0
+        self._count_flow(decision.rule_id, 1)
+
+    def _count_flow(self, rule_id: str, delta: int) -> None:
+        self.rule_flows[rule_id] = self.rule_flows.get(rule_id, 0) + delta
+
+    # -- maintenance -------------------------------------------------------------------
+
+    def count_sent(self, sent: int, failed: int) -> None:
+        """Account for what the I/O layer did with the batch's replies."""
+        self.packets_out += sent
+        if failed:
+            self.drops[_DROP_INDEX[DropReason.SEND_FAILED]] += failed
+
+    def maintain(self, now: float, budget: int) -> int:
+        """Expire idle flows (``budget`` keys per call) and idle tunnels; returns flows expired."""
+        expired = self.table.sweep(now, budget)
+        self.tunnels.expire(now)
+        return expired
+
+    def set_policy(self, policy: Policy, *, reevaluate: bool) -> int:
+        """Swap the policy; optionally re-decide existing flows. Returns flows re-decided."""
+        self.policy = policy
+        if not reevaluate:
+            return 0
+        changed = 0
+        for flow in list(self.table.flows()):
+            decision = policy.decide(facts_of(flow))
+            if decision != flow.decision:
+                self._settle(flow, decision)
+                changed += 1
+        return changed
+
+    def drop_counts(self) -> dict[str, int]:
+        """Drops by reason label, zeros included."""
+        return {r.value: self.drops[i] for i, r in enumerate(_DROP_REASONS)}
+
+
+def _action_of(decision: Decision) -> int:
+    return PENDING if decision.pending_domain else int(decision.action)
+
+
+def action_name(action: int) -> str:
+    """Text for a flow's cached action."""
+    if action == PENDING:
+        return "pending"
+    return Action(action).name.lower()
