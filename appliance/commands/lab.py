@@ -1,0 +1,75 @@
+"""``gwlbd lab``: build a GWLB lab in network namespaces, drive traffic, check it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from appliance.lab.run import APPLIANCE_KINDS, LabConfig, run_lab
+
+DEFAULT_HEADLESS_DURATION = 10.0
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``lab`` subcommand."""
+    parser = subparsers.add_parser(
+        "lab",
+        help="run a GWLB lab in network namespaces (needs root)",
+        description=(
+            "Build a client, a server, a simulated Gateway Load Balancer and a gwlbd "
+            "appliance in network namespaces (198.18.0.0/15 only), drive TCP, UDP and "
+            "ICMP traffic through it, some of it denied, show live counters and check "
+            "that every packet came back as GWLB expects. Everything created is removed "
+            "at the end, also on Ctrl-C."
+        ),
+    )
+    parser.add_argument(
+        "--headless",
+        action="store_true",
+        help="no live counters; print a per-check summary, exit 1 if a check failed",
+    )
+    parser.add_argument(
+        "--duration",
+        type=_positive,
+        help=f"seconds of traffic (default: until Ctrl-C; {DEFAULT_HEADLESS_DURATION:g} headless)",
+    )
+    parser.add_argument(
+        "--appliance",
+        choices=APPLIANCE_KINDS,
+        default="gwlbd",
+        help="what sits behind the simulated GWLB: gwlbd (default) or a plain GENEVE reflector",
+    )
+    parser.add_argument("--workers", type=int, default=1, help="gwlbd worker processes")
+    parser.add_argument(
+        "--health-port", type=int, default=8080, help="gwlbd health port inside the lab"
+    )
+    parser.add_argument(
+        "--startup-timeout",
+        type=_positive,
+        default=30.0,
+        help="seconds to wait for the appliance to become healthy",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Handler of ``gwlbd lab``."""
+    duration = args.duration
+    if duration is None and args.headless:
+        duration = DEFAULT_HEADLESS_DURATION
+    config = LabConfig(
+        duration=duration,
+        headless=args.headless,
+        appliance=args.appliance,
+        workers=args.workers,
+        health_port=args.health_port,
+        startup_timeout=args.startup_timeout,
+    )
+    return run_lab(config, sys.stdout)

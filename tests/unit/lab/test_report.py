@@ -1,0 +1,148 @@
+"""The lab's verdict: which runs pass, which fail, and what the summary says."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from appliance.lab.report import Check, evaluate, failed, render_live, render_summary
+
+
+def sim_status(**overrides: Any) -> dict[str, Any]:
+    status: dict[str, Any] = {
+        "sent": 100,
+        "received": 90,
+        "verified": 90,
+        "unreturned": 10,
+        "send_errors": 0,
+        "flows": 7,
+        "violations": {"source_port": 0, "header_changed": 0},
+        "recent_violations": [],
+        "targets": [{"address": "198.18.0.10", "healthy": True}],
+    }
+    status.update(overrides)
+    return status
+
+
+def traffic_status(**checks: dict[str, int]) -> dict[str, Any]:
+    base = {
+        "tcp": {"ok": 5},
+        "udp": {"ok": 5},
+        "icmp": {"ok": 2},
+        "denied_tcp": {"blocked": 1},
+        "denied_udp": {"blocked": 1},
+        "denied_icmp": {"blocked": 1},
+    }
+    base.update(checks)
+    return {"checks": base, "last_error": {"udp": "TimeoutError: timed out"}}
+
+
+def daemon_status(**drops: int) -> dict[str, Any]:
+    return {
+        "state": "serving",
+        "counters": {"packets_in": 100, "packets_out": 90},
+        "drops": {"policy": 10, "too_short": 0, **drops},
+    }
+
+
+def run(**kw: Any) -> list[Check]:
+    args: dict[str, Any] = {
+        "sim": sim_status(),
+        "traffic": traffic_status(),
+        "daemon": daemon_status(),
+        "with_policy": True,
+        "ready": True,
+        "ready_detail": "ready after 1.0 s",
+    }
+    args.update(kw)
+    return evaluate(**args)
+
+
+def by_name(checks: list[Check]) -> dict[str, Check]:
+    return {check.name: check for check in checks}
+
+
+def test_a_clean_run_passes() -> None:
+    checks = run()
+    assert not failed(checks)
+    assert all(check.passed for check in checks)
+    summary = render_summary(checks)
+    assert summary.endswith("lab passed: 10 checks, 0 failed")
+    assert "PASS  TCP echo" in summary
+
+
+@pytest.mark.parametrize(
+    ("overrides", "failing"),
+    [
+        ({"ready": False}, "appliance ready"),
+        ({"traffic": traffic_status(udp={"ok": 4, "fail": 1})}, "UDP echo"),
+        ({"traffic": traffic_status(tcp={})}, "TCP echo"),
+        (
+            {"traffic": traffic_status(denied_icmp={"blocked": 3, "leaked": 1})},
+            "denied ICMP blocked",
+        ),
+        ({"traffic": traffic_status(denied_tcp={})}, "denied TCP blocked"),
+        ({"sim": sim_status(violations={"source_port": 3})}, "returns match what GWLB sent"),
+        ({"sim": sim_status(verified=0)}, "returns match what GWLB sent"),
+        ({"sim": sim_status(unreturned=11)}, "every packet returned or counted as a drop"),
+        ({"sim": sim_status(send_errors=1)}, "every packet returned or counted as a drop"),
+        ({"daemon": None}, "every packet returned or counted as a drop"),
+        ({"daemon": daemon_status(policy=0, inner_malformed=10)}, "daemon drops only by policy"),
+        ({"sim": None}, "returns match what GWLB sent"),
+    ],
+)
+def test_each_problem_fails_its_check(overrides: dict[str, Any], failing: str) -> None:
+    checks = by_name(run(**overrides))
+    assert checks[failing].passed is False
+    assert failed(list(checks.values()))
+
+
+def test_failure_details_say_what_went_wrong() -> None:
+    checks = by_name(
+        run(
+            traffic=traffic_status(udp={"ok": 1, "fail": 2}),
+            sim=sim_status(
+                violations={"source_port": 2}, recent_violations=["source_port: cookie 0x1"]
+            ),
+        )
+    )
+    assert "TimeoutError" in checks["UDP echo"].detail
+    assert "source_port=2" in checks["returns match what GWLB sent"].detail
+    assert "cookie 0x1" in checks["returns match what GWLB sent"].detail
+    summary = render_summary(list(checks.values()))
+    assert "FAIL  UDP echo" in summary
+    assert summary.endswith("lab FAILED: 10 checks, 2 failed")
+
+
+def test_without_policy_denied_checks_are_skipped_and_nothing_may_be_lost() -> None:
+    checks = by_name(run(with_policy=False, daemon=None, sim=sim_status(unreturned=0)))
+    assert checks["denied UDP blocked"].passed is None
+    assert checks["denied UDP blocked"].label == "SKIP"
+    assert "daemon drops only by policy" not in checks
+    assert not failed(list(checks.values()))
+    lost = by_name(run(with_policy=False, daemon=None, sim=sim_status(unreturned=2)))
+    assert lost["every packet returned or counted as a drop"].passed is False
+
+
+def test_live_lines_show_every_party() -> None:
+    lines = render_live(
+        elapsed=3.25,
+        sim=sim_status(),
+        traffic=traffic_status(),
+        daemon=daemon_status(),
+        with_policy=True,
+    )
+    text = "\n".join(lines)
+    assert "3.2 s" in text or "3.3 s" in text
+    assert "tcp 5 ok/0 failed" in text
+    assert "denied 3 blocked/0 leaked" in text
+    assert "verified 90" in text
+    assert "198.18.0.10 healthy" in text
+    assert "gwlbd      serving  in 100  out 90" in text
+    assert "policy=10" in text
+    starting = "\n".join(
+        render_live(elapsed=0, sim=None, traffic=None, daemon=None, with_policy=False)
+    )
+    assert "(starting)" in starting
+    assert "reflector" in starting
