@@ -1,0 +1,1 @@
+"""gwlbtop's screens: one per view, plus the modal dialogs."""

@@ -1,0 +1,1 @@
+"""gwlbtop's widgets."""
