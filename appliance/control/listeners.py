@@ -1,8 +1,11 @@
 """HTTP listeners of the control plane: a TCP one and a unix-socket one.
 
-Both are ``socketserver`` servers with one thread per connection (stdlib
-``http.server``; the supervisor is not on the packet path, and a thread per
-connection keeps a slow client from delaying a health check). Each connection
+Both are stdlib ``socketserver`` servers with one thread per connection and the
+``http.server`` request handler: what ``ThreadingHTTPServer`` is, minus its
+``server_bind``, which resolves the bind address with ``socket.getfqdn`` (a reverse
+DNS lookup that can stall start-up) and cannot bind a unix socket. No asyncio: the
+supervisor is not on the packet path, and a thread per connection keeps one slow
+client from delaying a health check. Each connection
 carries one request (HTTP/1.0 semantics, ``Connection: close``), has a socket
 timeout, and the number of connections served at once is bounded: beyond it
 new connections are closed at once.
