@@ -225,7 +225,7 @@ class _ControlServerMixin(socketserver.ThreadingMixIn):
     def wait_idle(self, deadline: float) -> None:
         """Wait until in-flight connections are done, or ``deadline`` (monotonic) passes."""
         with self._active_lock:
-            active = list(self._active)
+            active = [t for t in self._active if t is not threading.current_thread()]
         for thread in active:
             thread.join(max(0.0, deadline - time.monotonic()))
 

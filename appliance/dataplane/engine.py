@@ -149,8 +149,12 @@ class Engine:
         self.table = FlowTable(limits or TableLimits(), on_end=on_flow_end)
         self.tunnels = TunnelRegistry()
         self.drops = [0] * len(_DROP_REASONS)
+        self.packets_received = 0
+        self.unattributed_bytes = 0
+        """Bytes of datagrams dropped before they could be tied to a tunnel."""
         self.packets_out = 0
         self.bytes_out = 0
+        """GENEVE bytes of the replies prepared (the outer header not counted, as for input)."""
         self.rule_flows: dict[str, int] = {}
         """rule id -> flows it decided (packets and bytes are in the tunnels' tallies)."""
         self._extract_domain = domain_extractor
@@ -174,6 +178,8 @@ class Engine:
         reply = _REPLY.pack_into
         runs: list[tuple[int, int]] = []
         start = 0
+        out_bytes = 0
+        self.packets_received += n
         for i in range(n):
             size = lens[i * 16 + MSG_LEN_INDEX]
             b = i * SLOT + HEADROOM
@@ -183,6 +189,7 @@ class Engine:
                 ok = self.sources.allowed(gaddr)
             if not ok:
                 drops[_SOURCE] += 1
+                self.unattributed_bytes += size
                 if i > start:
                     runs.append((start, i - start))
                 start = i + 1
@@ -226,8 +233,10 @@ class Engine:
             (dst,) = local(ctrl, i * CTRL_SIZE + PKTINFO_ADDR_AT)
             reply(data, i * SLOT + HEADER_AT + 12, dst, gaddr, gport, GENEVE_PORT, size + 8)
             txl[i * 2 + 1] = size + 28
+            out_bytes += size
         if n > start:
             runs.append((start, n - start))
+        self.bytes_out += out_bytes
         return runs
 
     def _slow(self, data: memoryview, b: int, size: int, now: float, half: FlowHalf | None) -> bool:
@@ -237,6 +246,7 @@ class Engine:
             header = parse_geneve(data, b, end)
         except WireError as exc:
             self.drops[_DROP_INDEX[exc.reason]] += 1
+            self.unattributed_bytes += size
             return False
         tunnel = self.tunnels.get(header.endpoint_id)
         try:
@@ -325,6 +335,10 @@ class Engine:
         self.rule_flows[rule_id] = self.rule_flows.get(rule_id, 0) + delta
 
     # -- maintenance -------------------------------------------------------------------
+
+    def set_sources(self, cidrs: Iterable[str]) -> None:
+        """Replace the allowed GWLB source networks."""
+        self.sources = SourceFilter(cidrs)
 
     def count_sent(self, sent: int, failed: int) -> None:
         """Account for what the I/O layer did with the batch's replies."""

@@ -20,6 +20,7 @@ device) and by the unit tests directly.
 from __future__ import annotations
 
 import enum
+import ipaddress
 import random
 import zlib
 from collections.abc import Sequence
@@ -90,7 +91,7 @@ class SimCounters:
     captured: int = 0
     """Inner packets taken from the client/server side."""
     unparseable: int = 0
-    """Captured packets whose inner IP header could not be parsed (not sent)."""
+    """Captured packets that could not be parsed, or link-local/multicast (not sent)."""
     sent: int = 0
     """GENEVE datagrams handed to the socket."""
     send_errors: int = 0
@@ -115,6 +116,15 @@ class Outbound:
     target: bytes
     datagram: bytes
     flow: SimFlow
+
+
+def is_routed(src: bytes, dst: bytes) -> bool:
+    """False for traffic a router never forwards: link-local or multicast addresses."""
+    for packed in (src, dst):
+        addr = ipaddress.ip_address(packed)
+        if addr.is_link_local or addr.is_multicast or addr.is_unspecified:
+            return False
+    return dst != b"\xff\xff\xff\xff"
 
 
 def canonical_key(key: bytes) -> bytes:
@@ -164,11 +174,19 @@ class GwlbSimulator:
         self._max_outstanding = max_outstanding
 
     def flow_for(self, inner: bytes) -> SimFlow | None:
-        """The flow of an inner IP packet, created on first sight; None if unparseable."""
+        """The flow of an inner IP packet, created on first sight.
+
+        Returns:
+            None if the packet cannot be parsed, or is link-local or multicast (such as
+            the router solicitations the TUN device's own IPv6 stack sends): GWLB only
+            ever carries routed traffic.
+        """
         protocol_type = ETHERTYPE_IPV6 if inner and inner[0] >> 4 == 6 else ETHERTYPE_IPV4
         try:
             parsed = parse_inner(inner, 0, len(inner), protocol_type)
         except WireError:
+            return None
+        if not is_routed(parsed.src, parsed.dst):
             return None
         key = canonical_key(flow_key(self.endpoint_id, parsed))
         flow = self.flows.get(key)

@@ -1,0 +1,269 @@
+"""A data-plane worker process: its own socket, flow table and engine, and a loop that never waits.
+
+Workers share UDP 6081 with SO_REUSEPORT; the kernel keeps each flow (GWLB varies
+the outer source port per flow) on one worker, so each worker owns its flows and
+shares nothing on the packet path. The supervisor talks to a worker over a pipe
+checked between batches: a new policy snapshot is swapped in whole, counters go up
+in periodic snapshots, flow queries are answered from the worker's own table. The
+worker writes a heartbeat (the time of its last loop turn) into shared memory so
+the supervisor can tell a live loop from a stuck one.
+"""
+
+from __future__ import annotations
+
+import heapq
+import ipaddress
+import logging
+import os
+import select
+import signal
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+from appliance.control.provider import FlowQuery
+from appliance.control.query import format_endpoint_id
+from appliance.dataplane.batch import Batch
+from appliance.dataplane.engine import Engine, action_name
+from appliance.dataplane.packetio import MmsgIO, PacketIO, PlainIO, batched_io_available
+from appliance.dataplane.sockets import open_receiver, open_sender
+from appliance.flows.table import Flow, TableLimits
+from appliance.policy.verdict import Policy
+from appliance.wire.flowkey import describe_key
+
+log = logging.getLogger(__name__)
+
+STATS_INTERVAL = 0.5
+"""Seconds between counter snapshots sent to the supervisor."""
+MAINTAIN_INTERVAL = 0.1
+"""Seconds between expiry sweeps."""
+SWEEP_CYCLE = 10.0
+"""A full expiry pass over the table takes about this long, whatever its size."""
+BATCHES_PER_TURN = 64
+"""Batches drained before the loop looks at its pipe and clocks again."""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSettings:
+    """Everything a worker needs to start (picklable: workers are spawned)."""
+
+    index: int
+    listen: str
+    port: int
+    gwlb_cidrs: tuple[str, ...]
+    limits: TableLimits
+    batch_size: int
+    io: str
+    """``auto``, ``mmsg`` or ``plain``."""
+
+
+def flow_row(flow: Flow, worker: int) -> dict[str, Any]:
+    """One flow as a ``gwlbd.flows/v1`` row."""
+    parts = describe_key(flow.key)
+    rev = flow.reverse
+    return {
+        "worker": worker,
+        "endpoint_id": format_endpoint_id(parts.endpoint_id),
+        "attachment_id": format_endpoint_id(flow.attachment_id),
+        "cookie": f"0x{flow.cookie:08x}",
+        "family": parts.family,
+        "protocol": parts.protocol,
+        "src": parts.src,
+        "sport": parts.sport,
+        "dst": parts.dst,
+        "dport": parts.dport,
+        "verdict": action_name(flow.action),
+        "rule": flow.decision.rule_id,
+        "domain": flow.domain,
+        "packets": flow.packets + (rev.packets if rev else 0),
+        "bytes": flow.bytes + (rev.bytes if rev else 0),
+        "packets_toserver": flow.packets,
+        "packets_toclient": rev.packets if rev else 0,
+        "bytes_toserver": flow.bytes,
+        "bytes_toclient": rev.bytes if rev else 0,
+        "first_seen": flow.first_seen,
+        "last_seen": flow.idle_since,
+    }
+
+
+def _matches(flow: Flow, query: FlowQuery) -> bool:
+    if query.endpoint is None and query.addr is None and query.port is None:
+        return True
+    parts = describe_key(flow.key)
+    if query.endpoint is not None and parts.endpoint_id != query.endpoint:
+        return False
+    if query.addr is not None:
+        want = str(ipaddress.ip_address(query.addr))
+        if want not in (parts.src, parts.dst):
+            return False
+    return query.port is None or query.port in (parts.sport, parts.dport)
+
+
+def query_flows(engine: Engine, query: FlowQuery, worker: int) -> tuple[int, list[dict[str, Any]]]:
+    """(matching count, top ``query.limit`` rows by the query's sort) of one worker."""
+    matching = [f for f in engine.table.flows() if _matches(f, query)]
+    if query.sort == "recent":
+        top = heapq.nlargest(query.limit, matching, key=lambda f: f.idle_since)
+    elif query.sort == "packets":
+        top = heapq.nlargest(
+            query.limit, matching, key=lambda f: f.packets + (f.reverse.packets if f.reverse else 0)
+        )
+    else:
+        top = heapq.nlargest(
+            query.limit, matching, key=lambda f: f.bytes + (f.reverse.bytes if f.reverse else 0)
+        )
+    return len(matching), [flow_row(f, worker) for f in top]
+
+
+def snapshot(engine: Engine, index: int) -> dict[str, Any]:
+    """The worker's counters, for the supervisor to add up."""
+    tunnels = []
+    bytes_in = 0
+    for t in engine.tunnels:
+        rules = {rule: [x.packets, x.bytes, x.drops] for rule, x in t.tallies.items()}
+        p, b = t.packets_in, t.bytes_in
+        bytes_in += b
+        tunnels.append(
+            {
+                "endpoint_id": t.endpoint_id,
+                "attachment_ids": sorted(t.attachments),
+                "packets_in": p,
+                "bytes_in": b,
+                "drops": t.drops,
+                "flows_active": t.flows_active,
+                "last_packet_at": t.last_packet,
+                "rules": rules,
+            }
+        )
+    table = engine.table
+    return {
+        "index": index,
+        "pid": os.getpid(),
+        "packets_in": engine.packets_received,
+        "bytes_in": bytes_in + engine.unattributed_bytes,
+        "packets_out": engine.packets_out,
+        "bytes_out": engine.bytes_out,
+        "drops": engine.drop_counts(),
+        "flows_active": len(table),
+        "flows_created": table.created,
+        "flows_expired": table.expired,
+        "flows_evicted": table.evicted,
+        "tunnels": tunnels,
+        "rule_flows": dict(engine.rule_flows),
+        "policy_version": engine.policy.version,
+    }
+
+
+def open_io(settings: WorkerSettings) -> PacketIO:
+    """The worker's sockets behind the configured I/O implementation."""
+    receiver = open_receiver(settings.listen, settings.port)
+    sender = open_sender()
+    batch = Batch(settings.batch_size)
+    if settings.io == "plain" or (settings.io == "auto" and not batched_io_available()):
+        return PlainIO(receiver, sender, batch)
+    return MmsgIO(receiver, sender, batch)
+
+
+class Worker:
+    """The loop of one worker process."""
+
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        conn: Connection,
+        heartbeats: Any,
+        policy: Policy,
+        io: PacketIO,
+    ) -> None:
+        self.settings = settings
+        self.conn = conn
+        self.heartbeats = heartbeats
+        self.io = io
+        self.engine = Engine(policy, gwlb_cidrs=settings.gwlb_cidrs, limits=settings.limits)
+        self.running = True
+
+    def _handle(self, message: tuple[Any, ...]) -> None:
+        kind = message[0]
+        if kind == "stop":
+            self.running = False
+        elif kind == "policy":
+            _, policy, reevaluate = message
+            changed = self.engine.set_policy(policy, reevaluate=reevaluate)
+            self.conn.send(("policy-applied", policy.version, changed))
+        elif kind == "sources":
+            self.engine.set_sources(message[1])
+        elif kind == "flows":
+            _, request, query = message
+            total, rows = query_flows(self.engine, query, self.settings.index)
+            self.conn.send(("flows", request, total, rows))
+        elif kind == "clear":
+            _, request, query = message
+            count = self.engine.table.clear(lambda f: _matches(f, query))
+            self.conn.send(("cleared", request, count))
+        else:  # pragma: no cover - a supervisor bug, never a packet
+            log.error("unknown message %r", kind)
+
+    def run(self) -> None:
+        """Receive, decide, reply; between batches: pipe, heartbeat, stats, expiry."""
+        io = self.io
+        engine = self.engine
+        batch = io.batch
+        conn = self.conn
+        index = self.settings.index
+        poller = select.epoll()
+        poller.register(io.fileno(), select.EPOLLIN)
+        poller.register(conn.fileno(), select.EPOLLIN)
+        next_stats = next_maintain = 0.0
+        try:
+            while self.running:
+                poller.poll(0.05)
+                for _ in range(BATCHES_PER_TURN):
+                    n = io.receive()
+                    if n == 0:
+                        break
+                    runs = engine.process(batch, n, time.time())
+                    if runs:
+                        sent, failed = io.send(runs)
+                        engine.count_sent(sent, failed)
+                mono = time.monotonic()
+                self.heartbeats[index] = mono
+                while conn.poll():
+                    self._handle(conn.recv())
+                if mono >= next_maintain:
+                    budget = max(
+                        1000, int(len(engine.table.entries) * MAINTAIN_INTERVAL / SWEEP_CYCLE)
+                    )
+                    engine.maintain(time.time(), budget)
+                    next_maintain = mono + MAINTAIN_INTERVAL
+                if mono >= next_stats:
+                    conn.send(("stats", snapshot(engine, index)))
+                    next_stats = mono + STATS_INTERVAL
+            conn.send(("stats", snapshot(engine, index)))
+        except (BrokenPipeError, EOFError):
+            pass  # the supervisor is gone: nothing left to serve
+        finally:
+            poller.close()
+            io.close()
+
+
+def worker_main(
+    settings: WorkerSettings, conn: Connection, heartbeats: Any, policy: Policy
+) -> None:
+    """Entry point of a spawned worker process."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides when we stop
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    worker: Worker | None = None
+
+    def stop(_signum: int, _frame: Any) -> None:
+        if worker is not None:
+            worker.running = False
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        io = open_io(settings)
+    except Exception as exc:
+        conn.send(("fatal", str(exc)))
+        raise SystemExit(3) from exc
+    worker = Worker(settings, conn, heartbeats, policy, io)
+    worker.run()
