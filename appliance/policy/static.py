@@ -1,4 +1,8 @@
-"""The built-in policy used before a policy document is loaded: allow all, minus a deny list."""
+"""The built-in policies used before a policy document is loaded.
+
+:class:`StaticPolicy` is fail-open (allow all, minus a deny list);
+:class:`FailClosedPolicy` drops everything (rule id ``no-policy``).
+"""
 
 from __future__ import annotations
 
@@ -32,3 +36,29 @@ class StaticPolicy:
 
     def decide_domain(self, facts: FlowFacts, domain: str) -> Decision:
         return self.decide(facts)
+
+    def decide_without_domain(self, facts: FlowFacts) -> Decision:
+        return self.decide(facts)
+
+
+NO_POLICY_DROP = Decision(Action.DROP, "no-policy")
+
+
+class FailClosedPolicy:
+    """Drops every flow: the ``fail-closed`` choice while no policy is loaded."""
+
+    def __init__(self, version: str = "none") -> None:
+        self._version = version
+
+    @property
+    def version(self) -> str:
+        return self._version
+
+    def decide(self, facts: FlowFacts) -> Decision:
+        return NO_POLICY_DROP
+
+    def decide_domain(self, facts: FlowFacts, domain: str) -> Decision:
+        return NO_POLICY_DROP
+
+    def decide_without_domain(self, facts: FlowFacts) -> Decision:
+        return NO_POLICY_DROP

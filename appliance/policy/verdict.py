@@ -4,7 +4,9 @@ The data plane builds :class:`FlowFacts` once per new flow (in the direction of
 the first packet it saw), asks :meth:`Policy.decide`, and caches the
 :class:`Decision` on the flow. Packets of known flows never reach the policy,
 except flows whose decision is ``pending_domain``: their payloads are offered
-to :meth:`Policy.decide_domain` until a name is seen or the bound is reached.
+to :meth:`Policy.decide_domain` until a name is seen, or to
+:meth:`Policy.decide_without_domain` once the bound (``domainWaitPackets``
+payload packets without a name) is reached.
 """
 
 from __future__ import annotations
@@ -79,4 +81,8 @@ class Policy(Protocol):
 
     def decide_domain(self, facts: FlowFacts, domain: str) -> Decision:
         """Decide a pending flow once its payload names a domain (SNI, Host, DNS qname)."""
+        ...
+
+    def decide_without_domain(self, facts: FlowFacts) -> Decision:
+        """Decide a pending flow whose payloads named no domain within the wait bound."""
         ...
