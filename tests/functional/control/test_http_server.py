@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import stat
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -535,3 +537,55 @@ def test_close_stops_serving(provider: FakeStatusProvider) -> None:
     control.close()
     with pytest.raises(ControlError, match="connection refused"):
         client.health()
+
+
+# --- logging and connection limits ------------------------------------------------------
+
+
+def test_requests_are_logged_at_debug_and_nothing_goes_to_stderr(
+    raw: RawExchange,
+    tcp: AdminClient,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="appliance.control")
+    tcp.get("/status")
+    raw(b"garbage\r\n\r\n")
+    records = [r for r in caplog.records if r.name == "appliance.control.listeners"]
+    assert any('"GET /status HTTP/1.1" 200' in r.getMessage() for r in records)
+    assert any("Bad request syntax" in r.getMessage() for r in records)
+    assert {r.levelno for r in records} == {logging.DEBUG}
+    assert capfd.readouterr().err == ""
+
+
+def test_connections_beyond_the_limit_are_closed(
+    provider: FakeStatusProvider, socket_path: Path
+) -> None:
+    settings = ControlSettings(
+        health_host="127.0.0.1", health_port=0, admin_socket=None, max_connections=1
+    )
+    with ControlServer(provider, settings) as control:
+        address = control.health_address
+        assert address is not None
+        with socket.create_connection(address, timeout=5) as idle:
+            # GIVEN one connection that holds the only slot WHEN another arrives
+            with socket.create_connection(address, timeout=5) as extra:
+                extra.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
+                # THEN it is closed without an answer
+                try:
+                    answer = extra.recv(1024)
+                except ConnectionResetError:
+                    answer = b""
+                assert answer == b""
+            idle.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
+            assert idle.recv(1024).startswith(b"HTTP/1.0 200")
+        # The slot is freed once the handler thread has finished: poll until it is.
+        client = AdminClient(f"http://{address[0]}:{address[1]}")
+        for _ in range(100):
+            try:
+                assert client.health() == (True, "ok")
+                break
+            except ControlError:
+                time.sleep(0.02)
+        else:
+            pytest.fail("the slot of the closed connection was never freed")
