@@ -143,6 +143,7 @@ class Engine:
         domain_extractor: Callable[[bytes, int], str | None] | None = None,
         domain_wait_packets: int = 8,
         on_flow_end: Callable[[Flow, str], None] | None = None,
+        fast_path: bool = True,
     ) -> None:
         self.policy = policy
         self.sources = SourceFilter(gwlb_cidrs)
@@ -157,6 +158,8 @@ class Engine:
         """GENEVE bytes of the replies prepared (the outer header not counted, as for input)."""
         self.rule_flows: dict[str, int] = {}
         """rule id -> flows it decided (packets and bytes are in the tunnels' tallies)."""
+        self._fast_min = _FAST_MIN if fast_path else 1 << 30
+        """Datagrams shorter than this skip the fast path (all of them when it is off)."""
         self._extract_domain = domain_extractor
         self._domain_wait = domain_wait_packets
 
@@ -176,6 +179,7 @@ class Engine:
         sender = _SENDER.unpack_from
         local = _LOCAL.unpack_from
         reply = _REPLY.pack_into
+        fast_min = self._fast_min
         runs: list[tuple[int, int]] = []
         start = 0
         out_bytes = 0
@@ -195,7 +199,7 @@ class Engine:
                 start = i + 1
                 continue
             half: FlowHalf | None = None
-            if size >= _FAST_MIN:
+            if size >= fast_min:
                 vf, pt, o1, eni, o2, o3, vihl, total, frag, proto, tuple12 = fast(data, b)
                 if (
                     vf == 0x0800
