@@ -63,7 +63,10 @@ class ControlHandler(BaseHTTPRequestHandler):
     server: _ControlServerMixin  # type: ignore[assignment]
     protocol_version = "HTTP/1.0"
     server_version = "gwlbd"
-    sys_version = ""
+
+    def version_string(self) -> str:
+        """The ``Server`` header: just ``gwlbd`` (no Python version to fingerprint)."""
+        return self.server_version
 
     def setup(self) -> None:
         """Apply the listener's socket timeout before reading the request."""

@@ -589,3 +589,10 @@ def test_connections_beyond_the_limit_are_closed(
                 time.sleep(0.02)
         else:
             pytest.fail("the slot of the closed connection was never freed")
+
+
+def test_answers_name_gwlbd_and_are_not_cached(raw: RawExchange) -> None:
+    headers = raw(b"GET /status HTTP/1.0\r\n\r\n").split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+    assert b"Server: gwlbd" in headers
+    assert b"Cache-Control: no-store" in headers
+    assert b"Connection: close" in headers
