@@ -293,13 +293,15 @@ class Supervisor:
 
     def drain(self) -> str:
         self.draining = True
+        self._state = self._compute_state()
         self.event("drain", "draining: health answers 503, traffic still flows")
-        return "draining"
+        return self._state
 
     def undrain(self) -> str:
         self.draining = False
+        self._state = self._compute_state()
         self.event("undrain", "drain ended")
-        return "serving" if self._compute_state() == "serving" else self._compute_state()
+        return self._state
 
     def apply_policy(self, text: str) -> str:
         raise ApplianceError("policy documents are not supported by this build yet")
