@@ -13,7 +13,10 @@ Packet-path code never lets these escape a batch: a WireError becomes a counted 
 
 from __future__ import annotations
 
-from appliance.wire.drops import DropReason
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # only for annotations: lambdas import these errors without the wire package
+    from appliance.wire.drops import DropReason
 
 
 class ApplianceError(Exception):
