@@ -126,7 +126,8 @@ class EventsScreen(ViewScreen):
 
 
 def _literal(value: str) -> str:
-    return re.escape(value)
+    """A filter matching one whole cell (or an address cell's host part)."""
+    return rf"(^|\t){re.escape(value)}(\t|:|$)"
 
 
 SCREENS: dict[str, type[ViewScreen]] = {
