@@ -17,6 +17,7 @@ atomically every half second and at exit.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import random
@@ -178,27 +179,26 @@ class TrafficClient:
         error = ping(self.server, self.timeout)
         self.tally.add("icmp", "fail" if error else "ok", error)
 
-    def _denied(self) -> None:
+    def _denied_probe(self, name: str, probe: Callable[[str], str | None]) -> None:
         if self.denied is None:
             return
+        answered = probe(self.denied) is None
+        self.tally.add(name, "leaked" if answered else "blocked")
+
+    def _denied_loops(self) -> list[tuple[Callable[[], None], float]]:
+        if self.denied is None:
+            return []
         short = min(self.timeout, 1.0)
-        addr = self.denied
-        probes: list[tuple[str, Callable[[], str | None]]] = [
-            ("denied_tcp", lambda: tcp_echo(addr, self.port, 64, short)),
-            ("denied_udp", lambda: udp_echo(addr, self.port, 64, short)),
-            ("denied_icmp", lambda: ping(addr, short)),
+        probes: list[tuple[str, Callable[[str], str | None]]] = [
+            ("denied_tcp", lambda addr: tcp_echo(addr, self.port, 64, short)),
+            ("denied_udp", lambda addr: udp_echo(addr, self.port, 64, short)),
+            ("denied_icmp", lambda addr: ping(addr, short)),
         ]
-        for name, probe in probes:
-            if self.stop.is_set():
-                return
-            answered = probe() is None
-            self.tally.add(name, "leaked" if answered else "blocked")
+        return [(functools.partial(self._denied_probe, name, probe), 0.1) for name, probe in probes]
 
     def run(self, duration: float | None, status_file: Path | None) -> dict[str, Any]:
         """Run every loop until ``duration`` passes or :attr:`stop` is set."""
-        loops = [(self._tcp, 0.05), (self._udp, 0.05), (self._icmp, 0.2)]
-        if self.denied:
-            loops.append((self._denied, 0.1))
+        loops = [(self._tcp, 0.05), (self._udp, 0.05), (self._icmp, 0.2), *self._denied_loops()]
         threads = [threading.Thread(target=self._repeat, args=loop, daemon=True) for loop in loops]
         for thread in threads:
             thread.start()

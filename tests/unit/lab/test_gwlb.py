@@ -7,7 +7,8 @@ import socket
 
 from hypothesis import given
 from hypothesis import strategies as st
-from scapy.layers.inet import ICMP, IP, TCP
+from scapy.layers.inet import ICMP, IP, TCP, UDP
+from scapy.layers.inet6 import ICMPv6ND_RS, IPv6
 
 from appliance.lab.gwlb import GwlbSimulator, Violation
 from appliance.lab.packets import build_ipv4_udp, parse_ipv4_udp
@@ -191,3 +192,17 @@ def test_check_return_never_raises(data: bytes) -> None:
     sim = GwlbSimulator(address=SIM, targets=[APPLIANCE], endpoint_id=9, rng=random.Random(3))
     violations, inner = sim.check_return(data)
     assert violations or inner is not None
+
+
+def test_link_local_and_multicast_traffic_is_not_carried(sim: GwlbSimulator) -> None:
+    solicitation = bytes(IPv6(src="fe80::1", dst="ff02::2") / ICMPv6ND_RS())
+    igmp_like = udp_packet(CLIENT, socket.inet_aton("224.0.0.251"), 5353, 5353)
+    broadcast = udp_packet(CLIENT, b"\xff\xff\xff\xff", 68, 67)
+    for packet in (solicitation, igmp_like, broadcast):
+        assert sim.encapsulate(packet) is None
+    assert sim.counters.unparseable == 3
+    assert not sim.flows
+    v6 = bytes(IPv6(src="2001:2::10", dst="2001:2:0:1::10") / UDP(sport=1, dport=2))
+    out = sim.encapsulate(v6)
+    assert out is not None
+    assert sim.check_return(bounce(out.datagram)) == ([], v6)
