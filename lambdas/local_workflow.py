@@ -175,6 +175,7 @@ class LocalWorkflow:
                 run.status, run.output, run.error = "FAILED", doc, state.get("Error", "")
                 return run
             nxt: str | None = state.get("Next")
+            ends = bool(state.get("End"))
             if kind == "Task":
                 try:
                     doc = self._task(state, doc, run)
@@ -192,7 +193,7 @@ class LocalWorkflow:
                         run.status, run.output, run.error = "FAILED", doc, error["Error"]
                         return run
                     doc = _put(doc, catcher.get("ResultPath", "$"), error)
-                    nxt = catcher["Next"]
+                    nxt, ends = catcher["Next"], False
             elif kind == "Choice":
                 nxt = state["Default"]
                 for choice in state["Choices"]:
@@ -206,7 +207,7 @@ class LocalWorkflow:
                 self._advance(seconds)
             elif kind != "Pass":
                 raise ValueError(f"state {name}: type {kind} is not supported locally")
-            if state.get("End") or nxt is None:
+            if ends or nxt is None:
                 run.status, run.output = "SUCCEEDED", doc
                 return run
             name = nxt

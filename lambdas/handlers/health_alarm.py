@@ -9,8 +9,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas import runtime
+from lambdas.handlers.common import receive
 from lambdas.health import sweep
-from lambdas.models import AlarmStateChangeEvent, parse_event
+from lambdas.models import AlarmStateChangeEvent
 from lambdas.observability import logger, metrics, tracer
 
 
@@ -19,7 +20,7 @@ from lambdas.observability import logger, metrics, tracer
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Look at every target now: the alarm says some went unhealthy (or recovered)."""
-    parsed = parse_event(AlarmStateChangeEvent, event, "alarm state change")
+    parsed = receive(AlarmStateChangeEvent, event, "alarm state change")
     logger.info(
         "unhealthy-host alarm changed",
         extra={"alarm": parsed.detail.alarm_name, "state": parsed.detail.state.value},

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas import runtime
+from lambdas.handlers.common import receive
 from lambdas.intake import action_from_event, start_workflow
-from lambdas.models import LifecycleActionEvent, parse_event
+from lambdas.models import LifecycleActionEvent
 from lambdas.observability import logger, metrics, tracer
 from lambdas.once import START_WORKFLOW, run_once
 
@@ -22,7 +22,7 @@ from lambdas.once import START_WORKFLOW, run_once
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Start the lifecycle workflow for the action the event announces."""
-    parsed = parse_event(LifecycleActionEvent, event, "lifecycle action")
+    parsed = receive(LifecycleActionEvent, event, "lifecycle action")
     action = action_from_event(parsed)
     logger.append_keys(
         instance_id=action.instance_id, transition=action.transition.value, plan=action.plan
@@ -40,6 +40,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         start,
         context=context,
     )
-    metrics.add_metric(name="LifecycleEvents", unit=MetricUnit.Count, value=1)
     logger.info("lifecycle action taken in", extra={"result": result})
     return result

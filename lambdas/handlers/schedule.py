@@ -10,8 +10,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas import runtime
+from lambdas.handlers.common import receive
 from lambdas.health import sweep
-from lambdas.models import ScheduledEvent, parse_event
+from lambdas.models import ScheduledEvent
 from lambdas.observability import logger, metrics, tracer
 from lambdas.reconcile import reconcile
 
@@ -21,7 +22,7 @@ from lambdas.reconcile import reconcile
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """One reconciliation pass and one health sweep; reports every repair."""
-    parse_event(ScheduledEvent, event, "schedule")
+    receive(ScheduledEvent, event, "schedule")
     rt = runtime.current()
     repairs = reconcile(rt)
     for repair in repairs:

@@ -15,8 +15,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas import runtime
 from lambdas.errors import MalformedEventError
+from lambdas.handlers.common import receive
 from lambdas.handlers.workflow_steps import complete_once, parse_state
-from lambdas.models import ExecutionStatusEvent, parse_event
+from lambdas.models import ExecutionStatusEvent
 from lambdas.observability import logger, metrics, tracer
 from lambdas.workflow import StepError
 
@@ -26,7 +27,7 @@ from lambdas.workflow import StepError
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Complete the lifecycle action of an execution that did not finish."""
-    parsed = parse_event(ExecutionStatusEvent, event, "execution status change")
+    parsed = receive(ExecutionStatusEvent, event, "execution status change")
     detail = parsed.detail
     try:
         document = json.loads(detail.input or "")

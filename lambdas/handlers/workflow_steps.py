@@ -63,7 +63,6 @@ def run_step(
     rt: Runtime, step: str, st: WorkflowState, context: LambdaContext | None = None
 ) -> dict[str, Any]:
     """Run one named step."""
-    metrics.add_metric(name="WorkflowSteps", unit=MetricUnit.Count, value=1)
     if step == "finish":
         return complete_once(rt, st, context)
     fn = STEPS.get(step)
@@ -78,6 +77,7 @@ def run_step(
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Run the step the Task state names."""
+    metrics.add_metric(name="WorkflowSteps", unit=MetricUnit.Count, value=1)
     if not isinstance(event, dict):
         raise MalformedEventError("workflow step", ["(event): expected a JSON object"])
     step = str(event.get("step", ""))

@@ -1,0 +1,95 @@
+"""Publish a new policy version from SSM Parameter Store, only when it is valid.
+
+A ``Parameter Store Change`` event names the parameter, not the value, so the newest
+version is read, then checked with the daemon's own parser and compiler
+(:mod:`appliance.policy`). Only a valid version gets the ``live`` label that appliances
+load (``<name>:live``) and is recorded as desired; then every appliance is asked to
+reload through SSM Run Command. An invalid version never gets the label: its problems
+go to the alert topic, the logs and the state table's ``last_error``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from appliance.policy.compiler import compile_policy
+from appliance.policy.document import parse_document
+from appliance.policy.errors import PolicyError
+from lambdas.env import RELOAD_COMMAND
+from lambdas.runtime import Runtime
+
+PUBLISHING_OPERATIONS = frozenset({"Create", "Update"})
+"""Parameter operations that bring a new version (label moves do not: no loop)."""
+
+
+@dataclass
+class PublishResult:
+    """What happened to one parameter version."""
+
+    parameter: str
+    """Parameter name."""
+    version: int
+    """SSM version number read."""
+    accepted: bool
+    """True when the version went live."""
+    label: str = ""
+    """The document's own ``version`` field (when it parsed)."""
+    problems: list[str] = field(default_factory=list)
+    """Why it was rejected, one problem (field and line) per entry."""
+    command_id: str = ""
+    """SSM Run Command id of the reload request."""
+
+
+def validate(text: str, source: str) -> tuple[str, list[str]]:
+    """Parse and compile a policy document as the daemon would (pure).
+
+    Returns:
+        ``(document version label, [])`` when valid, ``("", problems)`` when not.
+    """
+    try:
+        doc = parse_document(text, source=source)
+        compile_policy(doc)
+    except PolicyError as exc:
+        return "", list(exc.problems)
+    return doc.version, []
+
+
+def publish(rt: Runtime, parameter: str) -> PublishResult:
+    """Validate the newest version of ``parameter`` and make it live if valid."""
+    s, now = rt.settings, rt.clock()
+    newest = rt.aws.get_parameter(parameter)
+    label, problems = validate(newest.value, f"ssm:{parameter}:{newest.version}")
+    previous = rt.state.get_policy(parameter) or {}
+    if problems:
+        text = "\n".join(problems)
+        rt.state.record_policy(
+            parameter=parameter,
+            desired_version=str(previous.get("desired_version", "")),
+            desired_label=str(previous.get("desired_label", "")),
+            live_version=str(previous.get("live_version", "")),
+            now=now,
+            last_error=f"version {newest.version} rejected: {text}",
+            last_rejected_version=str(newest.version),
+        )
+        if s.alert_topic_arn:
+            rt.aws.publish_alert(
+                s.alert_topic_arn,
+                f"gwlbd: policy {parameter} version {newest.version} rejected",
+                f"Version {newest.version} of {parameter} is invalid and was not published. "
+                f"Appliances keep version {previous.get('live_version') or '(none)'}.\n\n"
+                f"{text}\n",
+            )
+        return PublishResult(parameter, newest.version, False, problems=problems)
+    rt.aws.label_parameter_version(parameter, newest.version, s.policy_label)
+    rt.state.record_policy(
+        parameter=parameter,
+        desired_version=str(newest.version),
+        desired_label=label,
+        live_version=str(newest.version),
+        now=now,
+        last_error=None,
+    )
+    command_id = rt.aws.send_command(
+        s.asg_name, [RELOAD_COMMAND], f"gwlbd policy {label} ({parameter}:{newest.version})"
+    )
+    return PublishResult(parameter, newest.version, True, label=label, command_id=command_id)
