@@ -185,9 +185,10 @@ async def test_freeze_keeps_order_while_values_change(
 
 
 async def test_pause_stops_refresh_and_says_so(make_app: AppFactory, fleet: FakeSource) -> None:
-    app = make_app(fleet, autorefresh=True, interval=1.0)
+    app = make_app(fleet, autorefresh=True, interval=600.0)
     async with app.run_test(size=SIZE) as pilot:
         await refresh(pilot)
+        assert app._timer is not None
         await pilot.press("p")
         await settle(pilot)
         fetched = fleet.fetches
@@ -196,6 +197,7 @@ async def test_pause_stops_refresh_and_says_so(make_app: AppFactory, fleet: Fake
         await pilot.press("p")
         await settle(pilot)
         assert fleet.fetches > fetched
+        assert app._timer is not None
 
 
 async def test_rate_window_cycles(make_app: AppFactory, fleet: FakeSource) -> None:
