@@ -11,13 +11,16 @@
  * address are checked by the kernel's socket lookup) and every one is checked: outer
  * source address is the subject, outer source port is the flow's port, the GENEVE
  * header is byte-identical to what was sent for that flow, the inner headers and the
- * whole inner payload (flow, sequence number, timestamp, fill pattern) are intact,
- * and the sequence number was sent and not seen before.
+ * whole inner payload (flow, sequence number, timestamp, run id, fill pattern) are
+ * intact, and the sequence number was sent and not seen before. A reply carrying
+ * another run's id (a backlog the subject still held from an earlier run) is counted
+ * as stale, apart from both verified and bad replies.
  *
  * Modes:  --rate 0     send as fast as possible for --duration seconds
  *         --rate R     send R packets/s, paced, for --duration seconds
  *         --probe S    send a packet every 20 ms until one verified reply (readiness)
- * After sending, replies are collected for up to --drain seconds.
+ * After sending, replies are collected until every packet is accounted for, or no
+ * reply came for --quiet seconds, or --drain seconds passed.
  * Output: one JSON object on stdout. Exit status 0, or 2 on bad usage / setup error.
  */
 #define _GNU_SOURCE
@@ -44,7 +47,7 @@
 #define INNER_HDRS 28
 #define HDRS (OUTER_IP + OUTER_UDP + GENEVE_LEN + INNER_HDRS)
 #define MAX_INNER 1400
-#define MIN_INNER 64 /* 28 bytes of headers + 36 bytes of payload fields */
+#define MIN_INNER 68 /* 28 bytes of headers + 40 bytes of payload fields */
 #define MAX_FLOWS 16384
 #define MAX_BATCH 256
 #define MAGIC 0x4757424eu /* "GWBN" */
@@ -73,18 +76,20 @@ struct payload_head {
     uint32_t flow;
     uint64_t seq;
     uint64_t sent_ns;
-    uint64_t check; /* seq ^ sent_ns ^ flow: a cheap cross-check of the three */
+    uint64_t run;   /* this run's id: replies from an earlier run are stale */
+    uint64_t check; /* seq ^ sent_ns ^ flow ^ run: a cheap cross-check of the four */
 } __attribute__((packed));
 
 static struct {
     struct in_addr src, dst;
     unsigned flows, inner_size, batch, base_port;
-    double duration, rate, drain, probe;
+    double duration, rate, drain, quiet, probe;
 } cfg = {.flows = 64, .inner_size = 100, .batch = 64, .base_port = 40000,
-         .duration = 5.0, .rate = 0.0, .drain = 0.5, .probe = 0.0};
+         .duration = 5.0, .rate = 0.0, .drain = 3.0, .quiet = 0.25, .probe = 0.0};
 
 static struct flow *flows;
-static uint64_t sent, received, verified, verified_in_window, send_errors, lost;
+static uint64_t sent, received, verified, verified_in_window, send_errors, lost, stale;
+static uint64_t run_id, last_rx_ns;
 static uint64_t bad[BAD_KINDS];
 static uint8_t *seen; /* one bit per sequence number */
 static size_t seen_bytes;
@@ -150,7 +155,7 @@ static uint8_t fill_byte(uint64_t seq, unsigned k) { return (uint8_t)(seq * 31u 
 static void fill_packet(uint8_t *buf, unsigned flow, uint64_t seq, uint64_t ts) {
     memcpy(buf, flows[flow].tmpl, HDRS);
     uint8_t *pl = buf + HDRS;
-    struct payload_head h = {MAGIC, flow, seq, ts, seq ^ ts ^ flow};
+    struct payload_head h = {MAGIC, flow, seq, ts, run_id, seq ^ ts ^ flow ^ run_id};
     memcpy(pl, &h, sizeof h);
     unsigned rest = cfg.inner_size - INNER_HDRS - (unsigned)sizeof h;
     for (unsigned k = 0; k < rest; k++) pl[sizeof h + k] = fill_byte(seq, k);
@@ -188,9 +193,11 @@ static void check_reply(const uint8_t *d, size_t n, const struct sockaddr_in *fr
     struct payload_head h;
     const uint8_t *pl = d + GENEVE_LEN + INNER_HDRS;
     memcpy(&h, pl, sizeof h);
-    if (h.magic != MAGIC || h.check != (h.seq ^ h.sent_ns ^ h.flow) || h.sent_ns > t) {
+    if (h.magic != MAGIC || h.check != (h.seq ^ h.sent_ns ^ h.flow ^ h.run)) {
         bad[BAD_PAYLOAD]++; return;
     }
+    if (h.run != run_id) { stale++; return; }
+    if (h.sent_ns > t) { bad[BAD_PAYLOAD]++; return; }
     unsigned rest = cfg.inner_size - INNER_HDRS - (unsigned)sizeof h;
     for (unsigned k = 0; k < rest; k++)
         if (pl[sizeof h + k] != fill_byte(h.seq, k)) { bad[BAD_PAYLOAD]++; return; }
@@ -241,6 +248,7 @@ static unsigned drain_rx(void) {
         int r = recvmmsg(rx_fd, rx_msgs, cfg.batch, MSG_DONTWAIT, NULL);
         if (r <= 0) break;
         uint64_t t = now_ns();
+        last_rx_ns = t;
         for (int i = 0; i < r; i++)
             check_reply(rx_buf[i], rx_msgs[i].msg_len, &rx_from[i], t);
         total += (unsigned)r;
@@ -296,7 +304,7 @@ static void usage(void) {
     fprintf(stderr,
             "usage: gwlbgen --src ADDR --dst ADDR [--flows N] [--inner-size BYTES] [--batch N]\n"
             "               [--base-port P] [--duration S] [--rate PPS (0 = max)] [--drain S]\n"
-            "               [--probe TIMEOUT_S]\n");
+            "               [--quiet S] [--probe TIMEOUT_S]\n");
     exit(2);
 }
 
@@ -305,7 +313,7 @@ static void parse_args(int argc, char **argv) {
         {"src", 1, 0, 's'}, {"dst", 1, 0, 'd'}, {"flows", 1, 0, 'f'},
         {"inner-size", 1, 0, 'i'}, {"batch", 1, 0, 'b'}, {"base-port", 1, 0, 'p'},
         {"duration", 1, 0, 't'}, {"rate", 1, 0, 'r'}, {"drain", 1, 0, 'w'},
-        {"probe", 1, 0, 'P'}, {0, 0, 0, 0}};
+        {"probe", 1, 0, 'P'}, {"quiet", 1, 0, 'q'}, {0, 0, 0, 0}};
     int c, have_src = 0, have_dst = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -319,13 +327,14 @@ static void parse_args(int argc, char **argv) {
         case 'r': cfg.rate = strtod(optarg, NULL); break;
         case 'w': cfg.drain = strtod(optarg, NULL); break;
         case 'P': cfg.probe = strtod(optarg, NULL); break;
+        case 'q': cfg.quiet = strtod(optarg, NULL); break;
         default: usage();
         }
     }
     if (!have_src || !have_dst || cfg.flows < 1 || cfg.flows > MAX_FLOWS ||
         cfg.inner_size < MIN_INNER || cfg.inner_size > MAX_INNER || cfg.batch < 1 ||
         cfg.batch > MAX_BATCH || cfg.base_port < 1024 || cfg.base_port + cfg.flows > 65536 ||
-        cfg.duration < 0 || cfg.rate < 0 || cfg.drain < 0 || cfg.probe < 0)
+        cfg.duration < 0 || cfg.rate < 0 || cfg.drain < 0 || cfg.quiet <= 0 || cfg.probe < 0)
         usage();
 }
 
@@ -373,6 +382,7 @@ int main(int argc, char **argv) {
     lat_hist = calloc(LAT_BUCKETS, sizeof *lat_hist);
     if (!flows || !lat_hist) { perror("gwlbgen: calloc"); return 2; }
     for (unsigned i = 0; i < cfg.flows; i++) build_flow(i, &flows[i]);
+    run_id = now_ns() ^ ((uint64_t)getpid() << 40) ^ 0x5bd1e9955bd1e995ull;
     setup_sockets();
     if (cfg.probe > 0) return run_probe();
 
@@ -393,14 +403,16 @@ int main(int argc, char **argv) {
         wait_rx(next);
     }
     uint64_t send_end = now_ns();
-    uint64_t drain_end = send_end + (uint64_t)(cfg.drain * 1e9);
-    while (now_ns() < drain_end) {
+    uint64_t drain_end = send_end + (uint64_t)(cfg.drain * 1e9), quiet = (uint64_t)(cfg.quiet * 1e9);
+    if (last_rx_ns < send_end) last_rx_ns = send_end;
+    while ((t = now_ns()) < drain_end && t < last_rx_ns + quiet) {
         uint64_t accounted = verified;
         for (int k = 0; k < BAD_KINDS; k++) accounted += bad[k];
         if (accounted >= sent) break;
-        wait_rx(drain_end);
+        wait_rx(last_rx_ns + quiet < drain_end ? last_rx_ns + quiet : drain_end);
         drain_rx();
     }
+    double drained = (double)(now_ns() - send_end) / 1e9;
     long long rcvbuf_after = udp_rcvbuf_errors();
     lost = sent > verified ? sent - verified : 0;
     double secs = (double)(send_end - start) / 1e9;
@@ -409,20 +421,21 @@ int main(int argc, char **argv) {
 
     printf("{\"mode\":\"%s\",\"flows\":%u,\"inner_size\":%u,\"batch\":%u,\"rate_pps\":%.0f,"
            "\"duration_s\":%.6f,\"sent\":%llu,\"offered_pps\":%.1f,\"send_errors\":%llu,"
-           "\"received\":%llu,\"verified\":%llu,\"verified_in_window\":%llu,"
+           "\"received\":%llu,\"verified\":%llu,\"verified_in_window\":%llu,\"stale\":%llu,"
            "\"delivered_pps\":%.1f,\"lost\":%llu,\"bad_total\":%llu,\"bad\":{",
            cfg.rate > 0 ? "rate" : "max", cfg.flows, cfg.inner_size, cfg.batch, cfg.rate, secs,
            (unsigned long long)sent, secs > 0 ? (double)sent / secs : 0.0,
            (unsigned long long)send_errors, (unsigned long long)received,
            (unsigned long long)verified, (unsigned long long)verified_in_window,
+           (unsigned long long)stale,
            secs > 0 ? (double)verified_in_window / secs : 0.0, (unsigned long long)lost,
            (unsigned long long)bad_total);
     for (int k = 0; k < BAD_KINDS; k++)
         printf("%s\"%s\":%llu", k ? "," : "", bad_names[k], (unsigned long long)bad[k]);
     printf("},\"latency_us\":{\"samples\":%llu,\"p50\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f},"
-           "\"generator_rcvbuf_errors\":%lld}\n",
+           "\"drain_s\":%.3f,\"generator_rcvbuf_errors\":%lld}\n",
            (unsigned long long)lat_samples, percentile_us(0.50), percentile_us(0.99),
-           percentile_us(0.999), (double)lat_max_ns / 1000.0,
+           percentile_us(0.999), (double)lat_max_ns / 1000.0, drained,
            rcvbuf_before >= 0 && rcvbuf_after >= 0 ? rcvbuf_after - rcvbuf_before : -1);
     return 0;
 }

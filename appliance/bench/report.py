@@ -218,6 +218,11 @@ def generator_drops(samples: Iterable[PhaseSample]) -> int:
     return sum(max(0, s.result.generator_rcvbuf_errors) for s in samples)
 
 
+def stale_replies(samples: Iterable[PhaseSample]) -> int:
+    """Intact replies that belonged to an earlier generator run, all phases."""
+    return sum(s.result.stale for s in samples)
+
+
 def bad_replies(samples: Iterable[PhaseSample]) -> dict[str, int]:
     """Replies that failed verification, by kind, over every phase of every subject."""
     total: dict[str, int] = {}
@@ -275,6 +280,7 @@ def build_report(
         "generator": {
             **generator_check(summary, baseline),
             "rcvbuf_drops": generator_drops(samples),
+            "stale_replies": stale_replies(samples),
         },
         "bad_replies": bad,
         "all_verified": sum(bad.values()) == 0,
@@ -340,6 +346,11 @@ def render_table(report: Mapping[str, Any]) -> str:
         lines.append(
             f"generator: its socket dropped {generator['rcvbuf_drops']} replies "
             "(counted as lost): it was short of CPU to receive"
+        )
+    if generator.get("stale_replies"):
+        lines.append(
+            f"generator: {generator['stale_replies']} replies belonged to an earlier phase "
+            "(a subject backlog outlived the quiet period); they were not counted"
         )
     bad = {k: v for k, v in report["bad_replies"].items() if v}
     lines.append(

@@ -60,6 +60,8 @@ class GeneratorResult:
     """Replies that passed every check (each sequence number counted once)."""
     verified_in_window: int
     """Verified replies that arrived while the generator was still sending."""
+    stale: int
+    """Intact replies to an earlier generator run (a backlog the subject still held)."""
     delivered_pps: float
     """``verified_in_window / duration_s``."""
     lost: int
@@ -67,6 +69,8 @@ class GeneratorResult:
     bad: dict[str, int]
     """Replies that failed verification, by kind (see :data:`BAD_KINDS`)."""
     latency: Latency
+    drain_s: float
+    """How long the generator collected replies after it stopped sending."""
     generator_rcvbuf_errors: int
     """UDP receive-buffer drops in the generator's namespace (-1: unknown)."""
 
@@ -139,10 +143,12 @@ def parse_generator_output(text: str) -> GeneratorResult:
         received=_number(doc, "received", int),
         verified=_number(doc, "verified", int),
         verified_in_window=_number(doc, "verified_in_window", int),
+        stale=_number(doc, "stale", int),
         delivered_pps=_number(doc, "delivered_pps", float),
         lost=_number(doc, "lost", int),
         bad=bad,
         latency=latency,
+        drain_s=_number(doc, "drain_s", float),
         generator_rcvbuf_errors=_number(doc, "generator_rcvbuf_errors", int),
     )
     _check_consistent(result, doc)
@@ -157,6 +163,7 @@ def _check_consistent(result: GeneratorResult, doc: dict[str, Any]) -> None:
         result.verified_in_window,
         result.lost,
         result.send_errors,
+        result.stale,
         result.latency.samples,
         *result.bad.values(),
     )
@@ -164,7 +171,7 @@ def _check_consistent(result: GeneratorResult, doc: dict[str, Any]) -> None:
         raise GeneratorError("generator output: negative count")
     if result.verified > result.sent or result.verified_in_window > result.verified:
         raise GeneratorError("generator output: more packets verified than sent")
-    if result.verified + result.bad_total > result.received:
+    if result.verified + result.bad_total + result.stale > result.received:
         raise GeneratorError("generator output: more packets judged than received")
     if result.lost != result.sent - result.verified:
         raise GeneratorError("generator output: lost != sent - verified")

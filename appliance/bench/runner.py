@@ -12,7 +12,9 @@ also after an error or Ctrl-C (``appliance.lab.netns.Topology``).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -21,6 +23,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from pyroute2 import netns
 
 from appliance.bench import cpu, machine
 from appliance.bench.build import build
@@ -37,6 +41,8 @@ LINK_PREFIX = 30
 HEALTH_PORT = 9080
 """gwlbd's health port inside the subject namespace (the namespace is private)."""
 NAMESPACE_PREFIX = "gwlbd-bench"
+STOP_TIMEOUT_S = 10.0
+"""How long a subject (and everything it started) may take to exit once told twice."""
 
 Progress = Callable[[str], None]
 
@@ -50,8 +56,11 @@ class BenchConfig:
     """Length of each measured phase."""
     warmup_s: float = 1.0
     """Paced traffic before the phases, so every flow exists in the subject."""
-    drain_s: float = 0.5
-    """How long the generator waits for late replies after sending."""
+    drain_s: float = 3.0
+    """Longest the generator waits for late replies after sending."""
+    quiet_s: float = 0.25
+    """The generator stops waiting once no reply came for this long (the subject's
+    backlog is flushed, so it cannot leak into the next phase)."""
     flows: int = 64
     inner_size: int = 100
     """Inner IPv4 packet size in bytes (outer datagram: +68)."""
@@ -70,8 +79,9 @@ class BenchConfig:
             ("duration", 0.1 <= self.duration_s <= 3600),
             ("warmup", 0 <= self.warmup_s <= 600),
             ("drain", 0 <= self.drain_s <= 60),
+            ("quiet", 0.01 <= self.quiet_s <= 60),
             ("flows", 1 <= self.flows <= 16384),
-            ("inner_size", 64 <= self.inner_size <= 1400),
+            ("inner_size", 68 <= self.inner_size <= 1400),
             ("batch", 1 <= self.batch <= 256),
             ("fixed_rate", 1 <= self.fixed_rate_pps <= 100_000_000),
             ("latency_rate", 1 <= self.latency_rate_pps <= 100_000_000),
@@ -122,6 +132,7 @@ class _Generator:
             "--rate", f"{rate_pps:.0f}",
             "--duration", str(duration_s),
             "--drain", str(self.config.drain_s),
+            "--quiet", str(self.config.quiet_s),
         ]  # fmt: skip
         try:
             done = self.ns.run(argv, check=False, timeout=duration_s + self.config.drain_s + 30)
@@ -222,8 +233,34 @@ class _Run:
                     f"p99 {result.latency.p99_us:.0f} us"
                 )
         finally:
-            self.topo.stop(proc)
+            self._stop(proc)
         return samples
+
+    def _stop(self, proc: subprocess.Popen[bytes]) -> None:
+        """Stop a subject and wait until nothing runs in the subject namespace.
+
+        gwlbd drains on its first SIGTERM and skips the rest of its grace on the
+        second, so it is told twice. The next subject binds the same UDP port, so the
+        namespace must be empty (workers included) before it starts.
+        """
+        for _ in range(2):
+            if proc.poll() is not None:
+                break
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=0.2)
+        self.topo.stop(proc, grace=STOP_TIMEOUT_S)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while pids := netns.ns_pids().get(self.subject_ns.name, []):
+            if time.monotonic() > deadline:
+                raise SubjectError(
+                    f"processes {pids} still run in {self.subject_ns.name} after their subject"
+                )
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.05)
 
 
 def rotated(subjects: Sequence[Subject], repetition: int) -> list[Subject]:

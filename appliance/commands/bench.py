@@ -39,7 +39,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add("--repetitions", type=int, default=_DEFAULTS.repetitions, help="repetitions per subject")
     add("--duration", type=float, default=_DEFAULTS.duration_s, help="seconds per phase")
     add("--warmup", type=float, default=_DEFAULTS.warmup_s, help="warm-up seconds per subject")
-    add("--drain", type=float, default=_DEFAULTS.drain_s, help="seconds to wait for late replies")
+    add("--drain", type=float, default=_DEFAULTS.drain_s, help="most seconds to wait for replies")
+    add("--quiet", type=float, default=_DEFAULTS.quiet_s, help="stop waiting after S silent")
     add("--flows", type=int, default=_DEFAULTS.flows, help="number of flows")
     add("--inner-size", type=int, default=_DEFAULTS.inner_size, help="inner IPv4 packet bytes")
     add("--batch", type=int, default=_DEFAULTS.batch, help="generator batch size")
@@ -76,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         duration_s=args.duration,
         warmup_s=args.warmup,
         drain_s=args.drain,
+        quiet_s=args.quiet,
         flows=args.flows,
         inner_size=args.inner_size,
         batch=args.batch,

@@ -26,6 +26,7 @@ def sample(
     p99: float = 50.0,
     bad: dict[str, int] | None = None,
     rcvbuf: int = 0,
+    stale: int = 0,
 ) -> PhaseSample:
     """A phase sample whose generator result has the given counts."""
     bad = bad or {}
@@ -34,7 +35,8 @@ def sample(
         sent=sent,
         verified=verified,
         verified_in_window=verified,
-        received=verified + sum(bad.values()),
+        received=verified + sum(bad.values()) + stale,
+        stale=stale,
         lost=sent - verified,
         bad_total=sum(bad.values()),
         bad=bad,
@@ -196,8 +198,12 @@ def test_table_quotes_medians_ratios_and_checks() -> None:
     assert "note: machine shared with other jobs" in table
 
 
-def test_generator_socket_drops_are_reported() -> None:
-    samples = [*run_samples(), sample("baseline", 0, "max", rcvbuf=17)]
+def test_generator_socket_drops_and_stale_replies_are_reported() -> None:
+    samples = [*run_samples(), sample("baseline", 0, "max", rcvbuf=17, stale=5)]
     doc = build(samples)
     assert doc["generator"]["rcvbuf_drops"] == 17  # type: ignore[index]
-    assert "dropped 17 replies" in report.render_table(doc)
+    assert doc["generator"]["stale_replies"] == 5  # type: ignore[index]
+    table = report.render_table(doc)
+    assert "dropped 17 replies" in table
+    assert "5 replies belonged to an earlier phase" in table
+    assert doc["all_verified"] is True  # stale replies are not verification failures

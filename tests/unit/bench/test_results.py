@@ -23,25 +23,30 @@ def test_golden_report_parses() -> None:
     assert result.mode == "rate"
     assert result.flows == 64
     assert result.inner_size == 100
-    assert result.sent == result.verified == 20000
+    assert result.sent == result.verified == 59979
+    assert result.verified_in_window == 59978
+    assert result.stale == 0
     assert result.lost == 0
     assert result.bad_total == 0
     assert result.loss_fraction == 0.0
-    assert result.delivered_pps == pytest.approx(9999.8)
-    assert result.latency.p50_us == pytest.approx(9.9)
-    assert result.latency.p99_us == pytest.approx(87.2)
-    assert result.latency.p999_us == pytest.approx(1014.5)
+    assert result.delivered_pps == pytest.approx(19984.8)
+    assert result.latency.p50_us == pytest.approx(31.8)
+    assert result.latency.p99_us == pytest.approx(2695.2)
+    assert result.latency.p999_us == pytest.approx(4618.6)
+    assert result.drain_s == 0.0
     assert set(result.bad) == set(BAD_KINDS)
 
 
 def test_last_line_is_the_report() -> None:
     result = parse_generator_output("warming up\n\n" + GOLDEN + "\n\n")
-    assert result.sent == 20000
+    assert result.sent == 59979
 
 
 def test_bad_replies_and_loss_are_counted() -> None:
     line = generator_line(
-        received=20000,
+        sent=20000,
+        received=20100,
+        stale=100,
         verified=19000,
         verified_in_window=19000,
         lost=1000,
@@ -51,6 +56,7 @@ def test_bad_replies_and_loss_are_counted() -> None:
     result = parse_generator_output(line)
     assert result.bad_total == 1000
     assert result.bad["geneve"] == 990
+    assert result.stale == 100
     assert result.loss_fraction == pytest.approx(0.05)
 
 
@@ -68,7 +74,10 @@ def test_bad_replies_and_loss_are_counted() -> None:
         (generator_line(bad={"geneve": -1}), "negative"),
         (generator_line(latency_us=None), "latency_us"),
         (generator_line(verified=20001, lost=-1), "negative"),
-        (generator_line(verified_in_window=30000), "more packets verified"),
+        (generator_line(verified_in_window=70000), "more packets verified"),
+        (generator_line(stale=1), "more packets judged"),
+        (generator_line(stale=-1), "negative"),
+        (generator_line(drain_s="long"), "'drain_s'"),
         (generator_line(lost=5), "lost != sent - verified"),
         (generator_line(bad={"duplicate": 1}), "more packets judged"),
         (generator_line(bad_total=3), "bad_total disagrees"),
