@@ -38,25 +38,56 @@ class IntervalTable:
     def __len__(self) -> int:
         return len(self.starts)
 
-    def __getstate__(self) -> tuple[list[int], list[int], list[int], int]:
-        # pickle does not memoize ints: send each distinct bitset once plus indexes,
-        # or a set referenced by a few rules would be copied once per interval.
+    def __getstate__(self) -> tuple[list[int], list[SparseBits], list[int], int]:
+        # pickle does not memoize ints: send each distinct bitset once, as the few rule
+        # numbers it adds to ``base``, plus an index per interval.
         index: dict[int, int] = {}
-        distinct: list[int] = []
+        distinct: list[SparseBits] = []
         positions: list[int] = []
         for value in self.values:
-            at = index.get(value)
+            # by identity: equal bitsets are mostly the same object (the build cache), and
+            # hashing a 10,000-bit int on every interval costs more than the rare duplicate
+            at = index.get(id(value))
             if at is None:
-                at = index[value] = len(distinct)
-                distinct.append(value)
+                at = index[id(value)] = len(distinct)
+                distinct.append(encode_bits(value, self.base))
             positions.append(at)
         return self.starts, distinct, positions, self.base
 
-    def __setstate__(self, state: tuple[list[int], list[int], list[int], int]) -> None:
+    def __setstate__(self, state: tuple[list[int], list[SparseBits], list[int], int]) -> None:
         starts, distinct, positions, base = state
+        decoded = [decode_bits(item, base) for item in distinct]
         self.starts = starts
-        self.values = [distinct[at] for at in positions]
+        self.values = [decoded[at] for at in positions]
         self.base = base
+
+
+SparseBits = tuple[int, ...] | int
+"""A bitset as the bit numbers it adds to a base (when few), or the int itself."""
+_SPARSE_LIMIT = 64
+
+
+def encode_bits(value: int, base: int) -> SparseBits:
+    """``value`` as the bits it has beyond ``base`` (``value`` must include ``base``)."""
+    extra = value & ~base
+    if extra.bit_count() > _SPARSE_LIMIT or value & base != base:
+        return value
+    bits: list[int] = []
+    while extra:
+        lowest = extra & -extra
+        bits.append(lowest.bit_length() - 1)
+        extra ^= lowest
+    return tuple(bits)
+
+
+def decode_bits(item: SparseBits, base: int) -> int:
+    """Inverse of :func:`encode_bits`."""
+    if isinstance(item, int):
+        return item
+    value = base
+    for bit in item:
+        value |= 1 << bit
+    return value
 
 
 def build_table(spans: Sequence[Span], group_bits: Sequence[int], base: int) -> IntervalTable:

@@ -31,7 +31,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from dataclasses import dataclass
 
-from appliance.policy.intervals import IntervalTable
+from appliance.policy.intervals import IntervalTable, SparseBits, decode_bits, encode_bits
 from appliance.policy.model import ICMP_PROTOCOLS, PORT_PROTOCOLS, MidFlow, Settings
 from appliance.policy.verdict import Action, Decision, FlowFacts
 
@@ -79,6 +79,14 @@ class KeyedBits:
     def lookup(self, key: int) -> int:
         """Bitset of the rules that accept ``key``."""
         return self.table.get(key, self.default)
+
+    def __getstate__(self) -> tuple[dict[int, SparseBits], int]:
+        return {k: encode_bits(v, self.default) for k, v in self.table.items()}, self.default
+
+    def __setstate__(self, state: tuple[dict[int, SparseBits], int]) -> None:
+        table, default = state
+        object.__setattr__(self, "table", {k: decode_bits(v, default) for k, v in table.items()})
+        object.__setattr__(self, "default", default)
 
 
 class CompiledPolicy:
