@@ -15,6 +15,9 @@ from lambdas.records import InstanceState
 from lambdas.runtime import Runtime
 from lambdas.workflow import WorkflowState
 
+CLOSED_RECORD_TTL = 14 * 24 * 3600
+"""Records of terminated or abandoned instances expire (DynamoDB TTL on ``expires_at``)."""
+
 
 def _final_state(st: WorkflowState, outcome: Result) -> InstanceState:
     if not st.action.is_launch:
@@ -61,13 +64,16 @@ def finish(rt: Runtime, st: WorkflowState) -> dict[str, Any]:
     extra.update(unhealthy_since=None, waiting_seen_at=None)
     if st.plan is Plan.LAUNCH_INTO_SERVICE:
         extra["warm_pool"] = None
+    final, now = _final_state(st, outcome), rt.clock()
+    closed = final in (InstanceState.TERMINATED, InstanceState.ABANDONED)
+    extra["expires_at"] = int(now + CLOSED_RECORD_TTL) if closed else None
     rt.state.record_instance(
         action.instance_id,
         asg_name=action.asg_name,
-        state=_final_state(st, outcome),
+        state=final,
         reason=reason,
         last_action=outcome.value,
-        now=rt.clock(),
+        now=now,
         token=action.token,
         extra=extra,
     )

@@ -17,6 +17,7 @@ import uuid
 from dataclasses import dataclass
 
 from lambdas.actions import LifecycleAction, Transition
+from lambdas.finish import CLOSED_RECORD_TTL
 from lambdas.intake import start_workflow, workflow_running
 from lambdas.launch import disable_source_dest_check
 from lambdas.records import InstanceState, from_iso, iso
@@ -127,6 +128,7 @@ def reconcile(rt: Runtime) -> list[Repair]:
             reason=f"left the group without a terminate event (was {record.state})",
             last_action="reconcile",
             now=now,
+            extra={"expires_at": int(now + CLOSED_RECORD_TTL)},
         )
         repairs.append(Repair("closed-stale-record", iid, f"record was {record.state}"))
     for repair in repairs:

@@ -8,7 +8,8 @@ layout is documented in ``docs/deploy.md`` ("What the state table holds").
   ``reason``, ``lifecycle_token`` (when known), ``updated_at`` (ISO 8601 UTC),
   ``history`` (the last :data:`HISTORY_LIMIT` ``{at, state, reason}``), plus the
   service's own bookkeeping: ``revision``, ``unhealthy_since``, ``waiting_seen_at``,
-  ``execution``.
+  ``execution``, ``restarted_by``, ``warm_pool``, and ``expires_at`` (Unix seconds, the
+  table's TTL attribute, set on terminated and abandoned instances).
 - ``POLICY#<parameter name>``: ``parameter``, ``desired_version`` (SSM version number as a
   string), ``desired_label`` (the document's ``version``), ``live_version``, ``updated_at``,
   ``last_error`` (absent when the last version was accepted), ``last_rejected_version``.
