@@ -13,11 +13,21 @@ from typing import Any
 
 Document = Mapping[str, Any]
 
-TRAFFIC_CHECKS = (("tcp", "TCP echo"), ("udp", "UDP echo"), ("icmp", "ICMP echo"))
+TRAFFIC_CHECKS = (
+    ("tcp", "TCP echo"),
+    ("udp", "UDP echo"),
+    ("icmp", "ICMP echo"),
+    ("tcp6", "TCP echo over IPv6"),
+    ("udp6", "UDP echo over IPv6"),
+    ("icmp6", "ICMPv6 echo"),
+)
 DENIED_CHECKS = (
     ("denied_tcp", "denied TCP blocked"),
     ("denied_udp", "denied UDP blocked"),
     ("denied_icmp", "denied ICMP blocked"),
+    ("denied_tcp6", "denied TCP over IPv6 blocked"),
+    ("denied_udp6", "denied UDP over IPv6 blocked"),
+    ("denied_icmp6", "denied ICMPv6 blocked"),
 )
 
 

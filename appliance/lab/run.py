@@ -1,11 +1,14 @@
 """``gwlbd lab``: a GWLB, a client, a server and an appliance on one machine.
 
-Topology (all addresses in the benchmarking range 198.18.0.0/15)::
+Topology (addresses only from the benchmarking ranges 198.18.0.0/15 and 2001:2::/48)::
 
     client 198.18.1.10 ── 198.18.1.1 ┐            ┌ br-appl 198.18.0.1/24 ── appliance 198.18.0.10
                                      │  gwlb-sim  │   (GENEVE, UDP 6081)     gwlbd or reflector
     server 198.19.1.10 ── 198.19.1.1 ┘ TUN+rules  ┘
            198.19.1.66 (denied by the appliance's policy)
+
+    client and server also have IPv6: 2001:2:0:1::10 and 2001:2:0:2::10 (denied:
+    2001:2:0:2::66), routed through 2001:2:0:1::1 and 2001:2:0:2::1 in the gwlb namespace.
 
 Client and server route through the ``gwlb`` namespace, where the simulator takes every
 packet, sends it through the appliance and forwards what comes back. Appliances sit on
@@ -42,6 +45,9 @@ from appliance.wire.geneve import GENEVE_PORT
 CLIENT, CLIENT_GW = "198.18.1.10", "198.18.1.1"
 SERVER, SERVER_GW = "198.19.1.10", "198.19.1.1"
 DENIED = "198.19.1.66"
+CLIENT6, CLIENT6_GW = "2001:2:0:1::10", "2001:2:0:1::1"
+SERVER6, SERVER6_GW = "2001:2:0:2::10", "2001:2:0:2::1"
+DENIED6 = "2001:2:0:2::66"
 GWLB_NODE = "198.18.0.1"
 INNER_MTU = 8500
 """GWLB carries inner packets up to 8500 bytes; client and server links use that MTU."""
@@ -128,6 +134,7 @@ class Lab:
         self.topology = Topology(config.prefix)
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.capture: list[str] = []
+        self.capture_peers: list[str] = []
         self.sim_status_file = self.workdir / "gwlb-sim.json"
         self.traffic_status_file = self.workdir / "traffic.json"
         self.admin_sockets = [self.workdir / f"admin-{n}.sock" for n in range(config.appliances)]
@@ -170,16 +177,25 @@ class Lab:
         """Create namespaces, links, addresses and routes."""
         topo = self.topology
         client, server, gwlb = (topo.namespace(r) for r in ("client", "server", "gwlb"))
-        self.capture = [
-            topo.link(gwlb, client, f"{CLIENT_GW}/24", f"{CLIENT}/24", mtu=INNER_MTU)[0]
-        ]
+        to_client, client_if = topo.link(
+            gwlb, client, f"{CLIENT_GW}/24", f"{CLIENT}/24", mtu=INNER_MTU
+        )
+        self.capture = [to_client]
+        self.capture_peers = [client_if]
         to_server, server_if = topo.link(
             gwlb, server, f"{SERVER_GW}/24", f"{SERVER}/24", mtu=INNER_MTU
         )
         self.capture.append(to_server)
         topo.address(server, server_if, f"{DENIED}/32")
+        topo.address(gwlb, self.capture[0], f"{CLIENT6_GW}/64")
+        topo.address(client, self.capture_peers[0], f"{CLIENT6}/64")
+        topo.address(gwlb, to_server, f"{SERVER6_GW}/64")
+        topo.address(server, server_if, f"{SERVER6}/64")
+        topo.address(server, server_if, f"{DENIED6}/128")
         topo.route(client, "default", CLIENT_GW)
         topo.route(server, "default", SERVER_GW)
+        topo.route(client, "default", CLIENT6_GW)
+        topo.route(server, "default", SERVER6_GW)
         topo.bridge(gwlb, "br-appl", f"{GWLB_NODE}/24")
         for n in range(self.config.appliances):
             appliance = topo.namespace(f"appl{n + 1}")
@@ -188,7 +204,10 @@ class Lab:
     def start(self) -> None:
         """Start the echo server, the appliance(s) and the simulator."""
         py = sys.executable
-        self._start("server", "server", [py, "-m", "appliance.lab.traffic", "serve"])
+        serve = [py, "-m", "appliance.lab.traffic", "serve"]
+        for addr in (SERVER, DENIED, SERVER6, DENIED6):
+            serve += ["--address", addr]
+        self._start("server", "server", serve)
         for n in range(self.config.appliances):
             self._start(f"appl{n + 1}", f"appl{n + 1}", self.appliance_argv(n))
         sim = [py, "-m", "appliance.lab.simulator", "--address", GWLB_NODE]
@@ -212,6 +231,7 @@ class Lab:
             "--health-port", str(self.config.health_port),
             "--admin-socket", str(self.admin_sockets[index]),
             "--deny-cidr", f"{DENIED}/32",
+            "--deny-cidr", f"{DENIED6}/128",
             "--workers", str(self.config.workers),
         ]  # fmt: skip
 
@@ -248,10 +268,11 @@ class Lab:
 
     def start_traffic(self) -> None:
         """Start the traffic client in the client namespace."""
-        argv = [sys.executable, "-m", "appliance.lab.traffic", "client", "--server", SERVER]
+        argv = [sys.executable, "-m", "appliance.lab.traffic", "client"]
+        argv += ["--server", SERVER, "--server", SERVER6]
         argv += ["--status-file", str(self.traffic_status_file)]
         if self.with_policy:
-            argv += ["--denied", DENIED]
+            argv += ["--denied", DENIED, "--denied", DENIED6]
         if self.config.duration is not None:
             argv += ["--duration", str(self.config.duration)]
         self._start("traffic", "client", argv)
@@ -280,10 +301,11 @@ class Lab:
     def settle(self, timeout: float = 5.0) -> tuple[dict[str, Any] | None, ...]:
         """Wait until in-flight packets are back and the daemon's counters caught up."""
         deadline = time.monotonic() + timeout
+        since = time.time()
         snap = self.snapshot()
         while time.monotonic() < deadline:
             sim, _, daemon = snap
-            if sim is not None:
+            if sim is not None and float(sim.get("now", 0)) > since:
                 expected = report.drops_total(daemon) if self.with_policy else 0
                 if int(sim.get("unreturned", -1)) == expected:
                     break
@@ -385,7 +407,8 @@ def _run(config: LabConfig, out: TextIO) -> int:
         )
         print(report.render_summary(checks), file=out)
         if report.failed(checks):
-            for name in ("appl1", "gwlb-sim"):
+            exited = [n for n, p in lab.procs.items() if p.returncode not in (None, 0, -15)]
+            for name in dict.fromkeys([*exited, "appl1", "gwlb-sim"]):
                 tail = lab.log_tail(name)
                 if tail:
                     print(f"--- last lines of {name}'s output ---\n{tail}", file=out)

@@ -164,16 +164,25 @@ def setup_routing(tun: str, captures: Sequence[str], table: int, mtu: int) -> No
     """
     try:
         write_sysctl("net.ipv4.ip_forward", "1")
+        write_sysctl("net.ipv6.conf.all.forwarding", "1")
         for conf in ("all", "default", tun, *captures):
             write_sysctl(f"net.ipv4.conf.{conf}.rp_filter", "0")
         with IPRoute() as ipr:
             idx = ipr.link_lookup(ifname=tun)[0]
             ipr.link("set", index=idx, mtu=mtu, state="up")
             ipr.route("add", dst="0.0.0.0", dst_len=0, oif=idx, table=table)
+            ipr.route("add", dst="::", dst_len=0, oif=idx, table=table, family=socket.AF_INET6)
             for n, ifname in enumerate(captures):
                 if not ipr.link_lookup(ifname=ifname):
                     raise SimulatorError(f"capture interface {ifname} does not exist")
-                ipr.rule("add", table=table, priority=_RULE_PRIORITY + n, iifname=ifname)
+                for family in (socket.AF_INET, socket.AF_INET6):
+                    ipr.rule(
+                        "add",
+                        table=table,
+                        priority=_RULE_PRIORITY + n,
+                        iifname=ifname,
+                        family=family,
+                    )
     except SimulatorError:
         raise
     except Exception as exc:

@@ -1,14 +1,18 @@
 """Real traffic for the lab: echo servers and a client that checks every answer.
 
-``serve`` (server namespace) answers TCP and UDP on ``--port`` with what it received.
-``client`` (client namespace) keeps four loops busy until ``--duration`` ends or it is
-told to stop (SIGTERM/SIGINT):
+``serve`` (server namespace) answers TCP and UDP on ``--port`` of every ``--address``
+with what it received.
+``client`` (client namespace) keeps these loops busy, for every ``--server`` (IPv4 or
+IPv6), until ``--duration`` ends or it is told to stop (SIGTERM/SIGINT):
 
 - TCP: connect, send a random payload (up to 32 KiB), read it back, compare;
 - UDP: send a random datagram (up to 8000 bytes), wait for the echo, compare;
 - ICMP: ``ping -c 1`` to the server;
-- denied: the same three against an address the appliance's policy must drop; any
-  answer is a leak.
+- denied: the same three against every ``--denied`` address, which the appliance's
+  policy must drop; any answer is a leak.
+
+Checks are named ``tcp``, ``udp``, ``icmp`` (IPv4), ``tcp6``... (IPv6) and
+``denied_tcp``, ``denied_tcp6``...
 
 Results go to ``--status-file`` as JSON (schema ``gwlbd.labtraffic/v1``), rewritten
 atomically every half second and at exit.
@@ -37,6 +41,7 @@ STATUS_SCHEMA = "gwlbd.labtraffic/v1"
 DEFAULT_PORT = 7007
 _MAX_TCP_PAYLOAD = 32 * 1024
 _MAX_UDP_PAYLOAD = 8000
+_KINDS = ("tcp", "udp", "icmp")
 
 
 class _EchoTcp(socketserver.BaseRequestHandler):
@@ -61,10 +66,29 @@ class _TcpServer(socketserver.ThreadingTCPServer):
     daemon_threads = True
 
 
-def serve(port: int) -> None:
-    """Echo TCP and UDP on every address of the namespace until SIGTERM/SIGINT."""
-    tcp = _TcpServer(("0.0.0.0", port), _EchoTcp)
-    udp = socketserver.UDPServer(("0.0.0.0", port), _EchoUdp)
+class _TcpServer6(_TcpServer):
+    address_family = socket.AF_INET6
+
+
+class _UdpServer6(socketserver.UDPServer):
+    address_family = socket.AF_INET6
+
+
+def serve(addresses: list[str], port: int) -> None:
+    """Echo TCP and UDP on ``addresses`` until SIGTERM/SIGINT.
+
+    Each address gets its own sockets so that every answer leaves from the address the
+    question was sent to (a wildcard UDP socket would let the kernel pick the source).
+    """
+    servers: list[socketserver.BaseServer] = []
+    for addr in addresses:
+        if ":" in addr:
+            servers += [_TcpServer6((addr, port), _EchoTcp), _UdpServer6((addr, port), _EchoUdp)]
+        else:
+            servers += [
+                _TcpServer((addr, port), _EchoTcp),
+                socketserver.UDPServer((addr, port), _EchoUdp),
+            ]
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -72,11 +96,11 @@ def serve(port: int) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in (tcp, udp)]
+    threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers]
     for thread in threads:
         thread.start()
     stop.wait()
-    for server in (tcp, udp):
+    for server in servers:
         server.shutdown()
         server.server_close()
 
@@ -125,11 +149,13 @@ def tcp_echo(addr: str, port: int, size: int, timeout: float) -> str | None:
 def udp_echo(addr: str, port: int, size: int, timeout: float) -> str | None:
     """One UDP request/response; returns an error text, None on success."""
     payload = os.urandom(size)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+    family = socket.AF_INET6 if ":" in addr else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
         sock.settimeout(timeout)
         try:
-            sock.sendto(payload, (addr, port))
-            got, _ = sock.recvfrom(65536)
+            sock.connect((addr, port))  # answers from any other address are not accepted
+            sock.send(payload)
+            got = sock.recv(65536)
         except OSError as exc:
             return f"{type(exc).__name__}: {exc}"
     return None if got == payload else f"echo differs: sent {size} bytes, got {len(got)}"
@@ -146,13 +172,32 @@ def ping(addr: str, timeout: float) -> str | None:
     return None if result.returncode == 0 else f"ping exited {result.returncode}"
 
 
+def check_name(kind: str, addr: str) -> str:
+    """Name of a check: ``tcp`` for IPv4, ``tcp6`` for IPv6, ``denied_tcp``..."""
+    return f"{kind}6" if ":" in addr else kind
+
+
 class TrafficClient:
-    """Runs the check loops against a server and a denied address."""
+    """Runs the check loops against servers and addresses that must be denied.
+
+    Args:
+        servers: addresses answering the echo service (IPv4 and/or IPv6).
+        denied: addresses the appliance must not let through.
+        port: the echo service's TCP and UDP port.
+        timeout: seconds allowed for one answer.
+        rng: picks payload sizes.
+    """
 
     def __init__(
-        self, *, server: str, denied: str | None, port: int, timeout: float, rng: random.Random
+        self,
+        *,
+        servers: list[str],
+        denied: list[str],
+        port: int,
+        timeout: float,
+        rng: random.Random,
     ) -> None:
-        self.server = server
+        self.servers = servers
         self.denied = denied
         self.port = port
         self.timeout = timeout
@@ -165,41 +210,46 @@ class TrafficClient:
             step()
             self.stop.wait(pause)
 
-    def _tcp(self) -> None:
-        size = self.rng.randint(1, _MAX_TCP_PAYLOAD)
-        error = tcp_echo(self.server, self.port, size, self.timeout)
-        self.tally.add("tcp", "fail" if error else "ok", error)
+    def _tcp(self, addr: str) -> None:
+        error = tcp_echo(addr, self.port, self.rng.randint(1, _MAX_TCP_PAYLOAD), self.timeout)
+        self.tally.add(check_name("tcp", addr), "fail" if error else "ok", error)
 
-    def _udp(self) -> None:
-        size = self.rng.randint(1, _MAX_UDP_PAYLOAD)
-        error = udp_echo(self.server, self.port, size, self.timeout)
-        self.tally.add("udp", "fail" if error else "ok", error)
+    def _udp(self, addr: str) -> None:
+        error = udp_echo(addr, self.port, self.rng.randint(1, _MAX_UDP_PAYLOAD), self.timeout)
+        self.tally.add(check_name("udp", addr), "fail" if error else "ok", error)
 
-    def _icmp(self) -> None:
-        error = ping(self.server, self.timeout)
-        self.tally.add("icmp", "fail" if error else "ok", error)
+    def _icmp(self, addr: str) -> None:
+        error = ping(addr, self.timeout)
+        self.tally.add(check_name("icmp", addr), "fail" if error else "ok", error)
 
-    def _denied_probe(self, name: str, probe: Callable[[str], str | None]) -> None:
-        if self.denied is None:
-            return
-        answered = probe(self.denied) is None
-        self.tally.add(name, "leaked" if answered else "blocked")
-
-    def _denied_loops(self) -> list[tuple[Callable[[], None], float]]:
-        if self.denied is None:
-            return []
+    def _denied_probe(self, kind: str, addr: str) -> None:
         short = min(self.timeout, 1.0)
-        probes: list[tuple[str, Callable[[str], str | None]]] = [
-            ("denied_tcp", lambda addr: tcp_echo(addr, self.port, 64, short)),
-            ("denied_udp", lambda addr: udp_echo(addr, self.port, 64, short)),
-            ("denied_icmp", lambda addr: ping(addr, short)),
-        ]
-        return [(functools.partial(self._denied_probe, name, probe), 0.1) for name, probe in probes]
+        if kind == "tcp":
+            error = tcp_echo(addr, self.port, 64, short)
+        elif kind == "udp":
+            error = udp_echo(addr, self.port, 64, short)
+        else:
+            error = ping(addr, short)
+        self.tally.add(check_name(f"denied_{kind}", addr), "blocked" if error else "leaked")
+
+    def loops(self) -> list[tuple[Callable[[], None], float]]:
+        """Every (step, pause) pair the client repeats."""
+        loops: list[tuple[Callable[[], None], float]] = []
+        for addr in self.servers:
+            loops += [
+                (functools.partial(self._tcp, addr), 0.05),
+                (functools.partial(self._udp, addr), 0.05),
+                (functools.partial(self._icmp, addr), 0.2),
+            ]
+        for addr in self.denied:
+            loops += [(functools.partial(self._denied_probe, k, addr), 0.1) for k in _KINDS]
+        return loops
 
     def run(self, duration: float | None, status_file: Path | None) -> dict[str, Any]:
         """Run every loop until ``duration`` passes or :attr:`stop` is set."""
-        loops = [(self._tcp, 0.05), (self._udp, 0.05), (self._icmp, 0.2), *self._denied_loops()]
-        threads = [threading.Thread(target=self._repeat, args=loop, daemon=True) for loop in loops]
+        threads = [
+            threading.Thread(target=self._repeat, args=loop, daemon=True) for loop in self.loops()
+        ]
         for thread in threads:
             thread.start()
         deadline = None if duration is None else time.monotonic() + duration
@@ -238,9 +288,10 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     serve_p = sub.add_parser("serve", help="echo TCP and UDP")
     serve_p.add_argument("--port", type=int, default=DEFAULT_PORT)
+    serve_p.add_argument("--address", action="append", required=True, help="repeatable")
     client_p = sub.add_parser("client", help="drive and check traffic")
-    client_p.add_argument("--server", required=True)
-    client_p.add_argument("--denied")
+    client_p.add_argument("--server", action="append", required=True, help="repeatable")
+    client_p.add_argument("--denied", action="append", default=[], help="repeatable")
     client_p.add_argument("--port", type=int, default=DEFAULT_PORT)
     client_p.add_argument("--duration", type=float)
     client_p.add_argument("--timeout", type=float, default=3.0)
@@ -248,10 +299,10 @@ def main(argv: list[str] | None = None) -> int:
     client_p.add_argument("--seed", type=int)
     args = parser.parse_args(argv)
     if args.command == "serve":
-        serve(args.port)
+        serve(args.address, args.port)
         return 0
     client = TrafficClient(
-        server=args.server,
+        servers=args.server,
         denied=args.denied,
         port=args.port,
         timeout=args.timeout,

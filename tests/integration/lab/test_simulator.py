@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from appliance.lab import report
-from appliance.lab.run import SERVER, Lab, LabConfig
+from appliance.lab.run import SERVER, SERVER6, Lab, LabConfig
 from appliance.lab.simulator import read_status
 
 pytestmark = pytest.mark.netns
@@ -50,6 +50,8 @@ def test_tcp_udp_and_icmp_round_trip_through_the_reflector(lab: Lab) -> None:
         "client",
         "--server",
         SERVER,
+        "--server",
+        SERVER6,
         "--duration",
         "2",
         "--status-file",
@@ -63,12 +65,13 @@ def test_tcp_udp_and_icmp_round_trip_through_the_reflector(lab: Lab) -> None:
     assert not report.failed(checks), report.render_summary(checks)
     assert sim is not None
     assert sim["verified"] == sim["sent"] == sim["forwarded"]
-    assert sim["flows"] >= 3
+    assert sim["flows"] >= 6
 
 
-def test_a_ping_really_travels_through_the_gwlb(lab: Lab) -> None:
+@pytest.mark.parametrize("server", [SERVER, SERVER6])
+def test_a_ping_really_travels_through_the_gwlb(lab: Lab, server: str) -> None:
     before = read_status(lab.sim_status_file) or {}
-    lab.topology.namespaces["client"].run(["ping", "-c", "2", "-i", "0.2", "-W", "2", SERVER])
+    lab.topology.namespaces["client"].run(["ping", "-c", "2", "-i", "0.2", "-W", "2", server])
     sim, _, _ = lab.settle()
     assert sim is not None
     # two requests and two replies, one flow for both directions

@@ -26,14 +26,13 @@ def sim_status(**overrides: Any) -> dict[str, Any]:
 
 
 def traffic_status(**checks: dict[str, int]) -> dict[str, Any]:
-    base = {
-        "tcp": {"ok": 5},
-        "udp": {"ok": 5},
-        "icmp": {"ok": 2},
-        "denied_tcp": {"blocked": 1},
-        "denied_udp": {"blocked": 1},
-        "denied_icmp": {"blocked": 1},
-    }
+    base: dict[str, dict[str, int]] = {}
+    for suffix in ("", "6"):
+        base[f"tcp{suffix}"] = {"ok": 5}
+        base[f"udp{suffix}"] = {"ok": 5}
+        base[f"icmp{suffix}"] = {"ok": 2}
+        for kind in ("tcp", "udp", "icmp"):
+            base[f"denied_{kind}{suffix}"] = {"blocked": 1}
     base.update(checks)
     return {"checks": base, "last_error": {"udp": "TimeoutError: timed out"}}
 
@@ -68,7 +67,7 @@ def test_a_clean_run_passes() -> None:
     assert not failed(checks)
     assert all(check.passed for check in checks)
     summary = render_summary(checks)
-    assert summary.endswith("lab passed: 10 checks, 0 failed")
+    assert summary.endswith("lab passed: 16 checks, 0 failed")
     assert "PASS  TCP echo" in summary
 
 
@@ -78,6 +77,8 @@ def test_a_clean_run_passes() -> None:
         ({"ready": False}, "appliance ready"),
         ({"traffic": traffic_status(udp={"ok": 4, "fail": 1})}, "UDP echo"),
         ({"traffic": traffic_status(tcp={})}, "TCP echo"),
+        ({"traffic": traffic_status(icmp6={"ok": 1, "fail": 1})}, "ICMPv6 echo"),
+        ({"traffic": traffic_status(denied_udp6={"leaked": 1})}, "denied UDP over IPv6 blocked"),
         (
             {"traffic": traffic_status(denied_icmp={"blocked": 3, "leaked": 1})},
             "denied ICMP blocked",
@@ -112,7 +113,7 @@ def test_failure_details_say_what_went_wrong() -> None:
     assert "cookie 0x1" in checks["returns match what GWLB sent"].detail
     summary = render_summary(list(checks.values()))
     assert "FAIL  UDP echo" in summary
-    assert summary.endswith("lab FAILED: 10 checks, 2 failed")
+    assert summary.endswith("lab FAILED: 16 checks, 2 failed")
 
 
 def test_without_policy_denied_checks_are_skipped_and_nothing_may_be_lost() -> None:
@@ -136,7 +137,7 @@ def test_live_lines_show_every_party() -> None:
     text = "\n".join(lines)
     assert "3.2 s" in text or "3.3 s" in text
     assert "tcp 5 ok/0 failed" in text
-    assert "denied 3 blocked/0 leaked" in text
+    assert "denied 6 blocked/0 leaked" in text
     assert "verified 90" in text
     assert "198.18.0.10 healthy" in text
     assert "gwlbd      serving  in 100  out 90" in text
