@@ -5,7 +5,8 @@
  * with the three GWLB options of class 0x0108 (type 1 endpoint id, 8 bytes; type 2
  * attachment id, 8 bytes; type 3 flow cookie, 4 bytes: a 40-byte GENEVE header, see
  * shared/PROTOCOL.md and RFC 8926 section 3). Every flow has its own inner 5-tuple,
- * cookie and outer UDP source port. Packets leave on a raw IPPROTO_RAW socket (which
+ * cookie and outer UDP source port (with more flows than free ports, flows share
+ * outer ports, as they do behind a real GWLB, and the payload names the flow). Packets leave on a raw IPPROTO_RAW socket (which
  * implies IP_HDRINCL) so the generator chooses the outer source port, batched with
  * sendmmsg. Replies arrive on a UDP socket bound to 6081 (so the destination port and
  * address are checked by the kernel's socket lookup) and every one is checked: outer
@@ -48,7 +49,8 @@
 #define HDRS (OUTER_IP + OUTER_UDP + GENEVE_LEN + INNER_HDRS)
 #define MAX_INNER 1400
 #define MIN_INNER 68 /* 28 bytes of headers + 40 bytes of payload fields */
-#define MAX_FLOWS 16384
+#define MAX_FLOWS (1u << 24)
+#define CACHED_FLOWS 65536u /* up to this many flows keep prebuilt headers; more are built per packet */
 #define MAX_BATCH 256
 #define MAGIC 0x4757424eu /* "GWBN" */
 /* latency histogram: 100 ns buckets up to 10 ms, then 10 us buckets up to 10 s */
@@ -87,7 +89,8 @@ static struct {
 } cfg = {.flows = 64, .inner_size = 100, .batch = 64, .base_port = 40000,
          .duration = 5.0, .rate = 0.0, .drain = 3.0, .quiet = 0.25, .probe = 0.0};
 
-static struct flow *flows;
+static struct flow *flows; /* NULL when cfg.flows > CACHED_FLOWS */
+static unsigned nports;     /* outer source ports in use: min(flows, 65536 - base_port) */
 static uint64_t sent, received, verified, verified_in_window, send_errors, lost, stale;
 static uint64_t run_id, last_rx_ns;
 static uint64_t bad[BAD_KINDS];
@@ -123,7 +126,7 @@ static void build_flow(unsigned i, struct flow *f) {
     memcpy(p + 12, &cfg.src, 4); memcpy(p + 16, &cfg.dst, 4);
     p += OUTER_IP;
     /* outer UDP: the flow's own source port; checksum 0 is allowed over IPv4 */
-    put16(p, (uint16_t)(cfg.base_port + i)); put16(p + 2, GENEVE_PORT);
+    put16(p, (uint16_t)(cfg.base_port + i % nports)); put16(p + 2, GENEVE_PORT);
     put16(p + 4, (uint16_t)(OUTER_UDP + geneve_payload));
     p += OUTER_UDP;
     /* GENEVE base header: version 0, OptLen 8 words, protocol 0x0800, VNI 0 */
@@ -140,20 +143,29 @@ static void build_flow(unsigned i, struct flow *f) {
     put16(p, 0x0108); p[2] = 3; p[3] = 1;
     put32(p + 4, 0x9e3779b9u * (i + 1));
     p += 8;
-    /* inner IPv4/UDP: client 198.18.(128 + i/256).(i%256):(10000+i) -> 198.19.0.10:5001 */
+    /* inner IPv4/UDP: client 198.18.128.0/17 (flow i: host i % 32768, port 10000 + i / 32768)
+     * -> 198.19.0.10:5001 */
     p[0] = 0x45; put16(p + 2, (uint16_t)inner); put16(p + 6, 0x4000);
     p[8] = 64; p[9] = IPPROTO_UDP;
-    p[12] = 198; p[13] = 18; p[14] = (uint8_t)(128 + i / 256); p[15] = (uint8_t)(i % 256);
+    p[12] = 198; p[13] = 18; p[14] = (uint8_t)(128 + (i % 32768) / 256); p[15] = (uint8_t)(i % 256);
     p[16] = 198; p[17] = 19; p[18] = 0; p[19] = 10;
     put16(p + 10, ip_checksum(p, 20));
-    put16(p + 20, (uint16_t)(10000 + i)); put16(p + 22, 5001);
+    put16(p + 20, (uint16_t)(10000 + i / 32768)); put16(p + 22, 5001);
     put16(p + 24, (uint16_t)(inner - 20));
+}
+
+/* Headers of flow i: prebuilt, or built into scratch (HDRS bytes) for large flow counts. */
+static const uint8_t *flow_headers(unsigned i, uint8_t *scratch) {
+    if (flows) return flows[i].tmpl;
+    build_flow(i, (struct flow *)scratch);
+    return scratch;
 }
 
 static uint8_t fill_byte(uint64_t seq, unsigned k) { return (uint8_t)(seq * 31u + k * 7u + 1u); }
 
 static void fill_packet(uint8_t *buf, unsigned flow, uint64_t seq, uint64_t ts) {
-    memcpy(buf, flows[flow].tmpl, HDRS);
+    const uint8_t *hdrs = flow_headers(flow, buf);
+    if (hdrs != buf) memcpy(buf, hdrs, HDRS);
     uint8_t *pl = buf + HDRS;
     struct payload_head h = {MAGIC, flow, seq, ts, run_id, seq ^ ts ^ flow ^ run_id};
     memcpy(pl, &h, sizeof h);
@@ -185,14 +197,19 @@ static void check_reply(const uint8_t *d, size_t n, const struct sockaddr_in *fr
     if (n != GENEVE_LEN + cfg.inner_size) { bad[BAD_LENGTH]++; return; }
     if (from->sin_addr.s_addr != cfg.dst.s_addr) { bad[BAD_SRC_ADDR]++; return; }
     unsigned port = ntohs(from->sin_port);
-    if (port < cfg.base_port || port >= cfg.base_port + cfg.flows) { bad[BAD_SRC_PORT]++; return; }
+    if (port < cfg.base_port || port >= cfg.base_port + nports) { bad[BAD_SRC_PORT]++; return; }
     unsigned flow = port - cfg.base_port;
-    const uint8_t *tmpl = flows[flow].tmpl + OUTER_IP + OUTER_UDP;
-    if (memcmp(d, tmpl, GENEVE_LEN) != 0) { bad[BAD_GENEVE]++; return; }
-    if (memcmp(d + GENEVE_LEN, tmpl + GENEVE_LEN, INNER_HDRS) != 0) { bad[BAD_INNER_HEADER]++; return; }
     struct payload_head h;
     const uint8_t *pl = d + GENEVE_LEN + INNER_HDRS;
     memcpy(&h, pl, sizeof h);
+    if (cfg.flows > nports) { /* ports are shared: the payload names the flow, the port must fit */
+        if (h.flow >= cfg.flows || h.flow % nports != flow) { bad[BAD_FLOW_MISMATCH]++; return; }
+        flow = h.flow;
+    }
+    uint8_t scratch[HDRS];
+    const uint8_t *tmpl = flow_headers(flow, scratch) + OUTER_IP + OUTER_UDP;
+    if (memcmp(d, tmpl, GENEVE_LEN) != 0) { bad[BAD_GENEVE]++; return; }
+    if (memcmp(d + GENEVE_LEN, tmpl + GENEVE_LEN, INNER_HDRS) != 0) { bad[BAD_INNER_HEADER]++; return; }
     if (h.magic != MAGIC || h.check != (h.seq ^ h.sent_ns ^ h.flow ^ h.run)) {
         bad[BAD_PAYLOAD]++; return;
     }
@@ -333,7 +350,7 @@ static void parse_args(int argc, char **argv) {
     }
     if (!have_src || !have_dst || cfg.flows < 1 || cfg.flows > MAX_FLOWS ||
         cfg.inner_size < MIN_INNER || cfg.inner_size > MAX_INNER || cfg.batch < 1 ||
-        cfg.batch > MAX_BATCH || cfg.base_port < 1024 || cfg.base_port + cfg.flows > 65536 ||
+        cfg.batch > MAX_BATCH || cfg.base_port < 1024 || cfg.base_port > 65535 ||
         cfg.duration < 0 || cfg.rate < 0 || cfg.drain < 0 || cfg.quiet <= 0 || cfg.probe < 0)
         usage();
 }
@@ -378,10 +395,14 @@ int main(int argc, char **argv) {
     parse_args(argc, argv);
     signal(SIGPIPE, SIG_IGN);
     prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0); /* wake within ~1 us when pacing */
-    flows = calloc(cfg.flows, sizeof *flows);
+    nports = cfg.flows < 65536 - cfg.base_port ? cfg.flows : 65536 - cfg.base_port;
     lat_hist = calloc(LAT_BUCKETS, sizeof *lat_hist);
-    if (!flows || !lat_hist) { perror("gwlbgen: calloc"); return 2; }
-    for (unsigned i = 0; i < cfg.flows; i++) build_flow(i, &flows[i]);
+    if (!lat_hist) { perror("gwlbgen: calloc"); return 2; }
+    if (cfg.flows <= CACHED_FLOWS) {
+        flows = calloc(cfg.flows, sizeof *flows);
+        if (!flows) { perror("gwlbgen: calloc"); return 2; }
+        for (unsigned i = 0; i < cfg.flows; i++) build_flow(i, &flows[i]);
+    }
     run_id = now_ns() ^ ((uint64_t)getpid() << 40) ^ 0x5bd1e9955bd1e995ull;
     setup_sockets();
     if (cfg.probe > 0) return run_probe();

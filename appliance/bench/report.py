@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from appliance.bench.flowmem import MemorySample, memory_doc, memory_lines
 from appliance.bench.results import GeneratorResult
 
 PHASES = ("max", "fixed", "latency")
@@ -254,12 +255,16 @@ def build_report(
     started_at: float,
     finished_at: float,
     notes: Sequence[str] = (),
+    memory: Sequence[MemorySample] = (),
 ) -> dict[str, Any]:
     """The whole benchmark result as a JSON-ready document (``gwlbd.bench/v1``)."""
     metrics = metric_table(float(config["fixed_rate_pps"]), float(config["latency_rate_pps"]))
     per_rep = per_repetition(samples)
     summary = summarize(per_rep)
-    bad = bad_replies(samples)
+    fills = [
+        PhaseSample(m.subject, m.repetition, "memory", r, 0.0) for m in memory for r in m.results
+    ]
+    bad = bad_replies([*samples, *fills])
     return {
         "schema": SCHEMA,
         "started_at": started_at,
@@ -282,6 +287,7 @@ def build_report(
             "rcvbuf_drops": generator_drops(samples),
             "stale_replies": stale_replies(samples),
         },
+        "memory": memory_doc(memory),
         "bad_replies": bad,
         "all_verified": sum(bad.values()) == 0,
         "notes": list(notes),
@@ -340,6 +346,7 @@ def render_table(report: Mapping[str, Any]) -> str:
             "paired max-rate ratio (median of per-repetition ratios): "
             + ", ".join(f"{s} {r:.2f}x" if r is not None else f"{s} -" for s, r in paired.items())
         )
+    lines.extend(memory_lines(report.get("memory", {})))
     generator = report["generator"]
     lines.append(f"generator: {generator['verdict']}")
     if generator.get("rcvbuf_drops"):

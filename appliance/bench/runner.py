@@ -13,6 +13,7 @@ also after an error or Ctrl-C (``appliance.lab.netns.Topology``).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -26,17 +27,16 @@ from typing import Any
 
 from pyroute2 import netns
 
-from appliance.bench import cpu, machine
+from appliance.bench import cpu, machine, memory
 from appliance.bench.build import build
-from appliance.bench.errors import BenchError, GeneratorError, SubjectError
+from appliance.bench.errors import BenchError, SubjectError
+from appliance.bench.flowmem import MemorySample, flows_active
+from appliance.bench.generator import GENERATOR_ADDR, SUBJECT_ADDR, Generator
 from appliance.bench.report import PhaseSample, build_report
-from appliance.bench.results import GeneratorResult, parse_generator_output
+from appliance.bench.results import GeneratorResult
 from appliance.bench.subjects import BASELINE, Endpoints, Subject
-from appliance.lab.errors import NamespaceError
-from appliance.lab.netns import Namespace, Topology
+from appliance.lab.netns import Topology
 
-GENERATOR_ADDR = "198.18.0.1"
-SUBJECT_ADDR = "198.18.0.2"
 LINK_PREFIX = 30
 HEALTH_PORT = 9080
 """gwlbd's health port inside the subject namespace (the namespace is private)."""
@@ -71,6 +71,12 @@ class BenchConfig:
     latency_rate_pps: float = 10_000
     """Offered rate of the latency phase."""
     ready_timeout_s: float = 30.0
+    memory_flows: int = 1_000_000
+    """Flows created to measure gwlbd's memory per flow (0: skip); once per gwlbd subject."""
+    memory_rate_pps: float = 25_000
+    """Offered rate of the flow fill (one packet per flow per pass)."""
+    memory_passes: int = 3
+    """Most fill passes: another pass runs while fewer than 99% of the flows exist."""
 
     def check(self) -> None:
         """Raise :class:`BenchError` naming the first unusable setting."""
@@ -86,6 +92,9 @@ class BenchConfig:
             ("fixed_rate", 1 <= self.fixed_rate_pps <= 100_000_000),
             ("latency_rate", 1 <= self.latency_rate_pps <= 100_000_000),
             ("ready_timeout", 1 <= self.ready_timeout_s <= 600),
+            ("memory_flows", 0 <= self.memory_flows <= 16_000_000),
+            ("memory_rate", 1 <= self.memory_rate_pps <= 100_000_000),
+            ("memory_passes", 1 <= self.memory_passes <= 10),
         )
         for name, ok in checks:
             if not ok:
@@ -96,53 +105,6 @@ class BenchConfig:
         return {"max": 0.0, "fixed": self.fixed_rate_pps, "latency": self.latency_rate_pps}.get(
             phase, self.latency_rate_pps
         )
-
-
-class _Generator:
-    """The compiled generator, run in the generator namespace."""
-
-    def __init__(self, binary: Path, ns: Namespace, config: BenchConfig) -> None:
-        self.binary = binary
-        self.ns = ns
-        self.config = config
-
-    def _base(self) -> list[str]:
-        c = self.config
-        return [
-            str(self.binary),
-            "--src", GENERATOR_ADDR,
-            "--dst", SUBJECT_ADDR,
-            "--flows", str(c.flows),
-            "--inner-size", str(c.inner_size),
-            "--batch", str(c.batch),
-        ]  # fmt: skip
-
-    def probe(self, timeout_s: float) -> bool:
-        """Send a packet every 20 ms until one comes back verified."""
-        argv = [*self._base(), "--probe", str(timeout_s)]
-        done = self.ns.run(argv, check=False, timeout=timeout_s + 10)
-        if done.returncode not in (0, 1):
-            raise GeneratorError(f"generator probe failed: {done.stderr.strip()[-500:]}")
-        return done.returncode == 0
-
-    def run(self, rate_pps: float, duration_s: float) -> GeneratorResult:
-        """One paced (or, with rate 0, maximum-rate) run."""
-        argv = [
-            *self._base(),
-            "--rate", f"{rate_pps:.0f}",
-            "--duration", str(duration_s),
-            "--drain", str(self.config.drain_s),
-            "--quiet", str(self.config.quiet_s),
-        ]  # fmt: skip
-        try:
-            done = self.ns.run(argv, check=False, timeout=duration_s + self.config.drain_s + 30)
-        except NamespaceError as exc:
-            raise GeneratorError(str(exc)) from exc
-        if done.returncode != 0:
-            raise GeneratorError(
-                f"generator exited {done.returncode}: {done.stderr.strip()[-500:]}"
-            )
-        return parse_generator_output(done.stdout)
 
 
 def _log_tail(path: Path, limit: int = 2000) -> str:
@@ -160,7 +122,7 @@ class _Run:
         topo: Topology,
         *,
         config: BenchConfig,
-        generator: _Generator,
+        generator: Generator,
         reflector: Path,
         workdir: Path,
         progress: Progress,
@@ -173,12 +135,13 @@ class _Run:
         self.progress = progress
         self.subject_ns = topo.namespaces["subject"]
         self.generator_ns = topo.namespaces["gen"]
+        self.memory: list[MemorySample] = []
 
     def _ready(self, subject: Subject, proc: subprocess.Popen[bytes], log: Path) -> None:
         timeout = self.config.ready_timeout_s
         if subject.kind == "gwlbd":
             url = f"http://{SUBJECT_ADDR}:{HEALTH_PORT}/healthz"
-            probe = [sys.executable, "-m", "appliance.bench.probe", url, str(timeout)]
+            probe = [sys.executable, "-m", "appliance.bench.probe", "wait", url, str(timeout)]
             done = self.generator_ns.run(probe, check=False, timeout=timeout + 10)
             if done.returncode != 0:
                 raise SubjectError(
@@ -232,9 +195,78 @@ class _Run:
                     f"lost {result.lost}, bad {result.bad_total}, "
                     f"p99 {result.latency.p99_us:.0f} us"
                 )
+            if subject.kind == "gwlbd" and self.config.memory_flows and repetition == 0:
+                self.memory.append(self._flow_memory(subject, proc, log, repetition))
         finally:
             self._stop(proc)
         return samples
+
+    def _flows_active(self, subject: Subject, log: Path) -> int:
+        url = f"http://{SUBJECT_ADDR}:{HEALTH_PORT}/status"
+        done = self.generator_ns.run(
+            [sys.executable, "-m", "appliance.bench.probe", "get", url], check=False, timeout=30
+        )
+        try:
+            if done.returncode != 0:
+                raise ValueError(done.stderr.strip())
+            return flows_active(json.loads(done.stdout))
+        except ValueError as exc:
+            raise SubjectError(
+                f"{subject.name}: cannot read flows_active from {url}: {exc}; "
+                f"its output:\n{_log_tail(log)}"
+            ) from exc
+
+    def _flow_memory(
+        self, subject: Subject, proc: subprocess.Popen[bytes], log: Path, repetition: int
+    ) -> MemorySample:
+        """Fill the subject with ``memory_flows`` new flows; measure its RSS growth."""
+        c = self.config
+        flows_before = self._flows_active(subject, log)
+        rss_before = memory.tree_rss_bytes(proc.pid)
+        results: list[GeneratorResult] = []
+        flows_after = flows_before
+        while len(results) < c.memory_passes and flows_after - flows_before < 0.99 * c.memory_flows:
+            results.append(
+                self.generator.run(
+                    c.memory_rate_pps, c.memory_flows / c.memory_rate_pps, flows=c.memory_flows
+                )
+            )
+            flows_after = self._settled_flows(subject, log)
+        rss_after = memory.tree_rss_bytes(proc.pid)
+        if proc.poll() is not None:
+            raise SubjectError(
+                f"{subject.name} exited ({proc.returncode}) while holding flows; "
+                f"its output:\n{_log_tail(log)}"
+            )
+        sample = MemorySample(
+            subject.name,
+            repetition,
+            flows_before,
+            flows_after,
+            rss_before,
+            rss_after,
+            tuple(results),
+        )
+        per_flow = sample.bytes_per_flow
+        self.progress(
+            f"  {subject.name} flow memory: {sample.flows_added:,} flows added, RSS "
+            f"+{(rss_after - rss_before) / 2**20:,.1f} MiB"
+            + (f" = {per_flow:,.0f} bytes/flow" if per_flow is not None else "")
+            + f" after {len(results)} pass(es); bad {sum(r.bad_total for r in results)}"
+        )
+        return sample
+
+    def _settled_flows(self, subject: Subject, log: Path) -> int:
+        """``flows_active`` once two readings a second apart agree (workers report
+        to the supervisor periodically), or after 20 s."""
+        flows, deadline = -1, time.monotonic() + 20
+        while time.monotonic() < deadline:
+            now = self._flows_active(subject, log)
+            if now == flows:
+                break
+            flows = now
+            time.sleep(1.0)
+        return flows
 
     def _stop(self, proc: subprocess.Popen[bytes]) -> None:
         """Stop a subject and wait until nothing runs in the subject namespace.
@@ -310,7 +342,7 @@ def run_benchmark(
         run = _Run(
             topo,
             config=config,
-            generator=_Generator(generator_bin, gen_ns, config),
+            generator=Generator(generator_bin, gen_ns, config),
             reflector=reflector_bin,
             workdir=Path(workdir),
             progress=progress,
@@ -330,4 +362,5 @@ def run_benchmark(
         started_at=started,
         finished_at=finished,
         notes=notes,
+        memory=run.memory,
     )

@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "measure each subject (the C reflector baseline, gwlbd with 1 and 2 workers, "
             "or the subjects given) in interleaved repetitions: delivered packets/s at "
             "maximum rate, loss at a fixed rate, latency at a lower fixed rate, and CPU "
-            "per packet. Every returned packet is verified."
+            "per packet; and gwlbd's memory per flow. Every returned packet is verified."
         ),
     )
     add = parser.add_argument
@@ -46,6 +46,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add("--batch", type=int, default=_DEFAULTS.batch, help="generator batch size")
     add("--fixed-rate", type=float, default=_DEFAULTS.fixed_rate_pps, help="loss phase pps")
     add("--latency-rate", type=float, default=_DEFAULTS.latency_rate_pps, help="latency phase pps")
+    add(
+        "--memory-flows",
+        type=int,
+        default=_DEFAULTS.memory_flows,
+        help="flows created once per gwlbd subject to measure bytes per flow (0: skip)",
+    )
+    add("--memory-rate", type=float, default=_DEFAULTS.memory_rate_pps, help="flow fill pps")
+    add("--memory-passes", type=int, default=_DEFAULTS.memory_passes, help="most fill passes")
     add("--ready-timeout", type=float, default=_DEFAULTS.ready_timeout_s, help="seconds")
     add(
         "--gwlbd",
@@ -84,6 +92,9 @@ def run(args: argparse.Namespace) -> int:
         fixed_rate_pps=args.fixed_rate,
         latency_rate_pps=args.latency_rate,
         ready_timeout_s=args.ready_timeout,
+        memory_flows=args.memory_flows,
+        memory_rate_pps=args.memory_rate,
+        memory_passes=args.memory_passes,
     )
     try:
         subjects = subject_set(

@@ -13,8 +13,9 @@ import pytest
 from pyroute2 import netns
 
 from appliance.bench.build import build
+from appliance.bench.generator import GENERATOR_ADDR, SUBJECT_ADDR
 from appliance.bench.results import parse_generator_output
-from appliance.bench.runner import GENERATOR_ADDR, NAMESPACE_PREFIX, SUBJECT_ADDR
+from appliance.bench.runner import NAMESPACE_PREFIX
 from appliance.commands import bench
 from appliance.lab.netns import Namespace, Topology
 
@@ -107,3 +108,23 @@ def test_generator_catches_a_subject_that_breaks_the_protocol(fault: str, kind: 
     assert result.verified == 0
     assert result.bad[kind] == result.received
     assert result.lost == result.sent
+
+
+def test_many_flows_share_outer_ports_and_still_verify() -> None:
+    # GIVEN more flows than free outer source ports (and than the generator prebuilds)
+    generator, reflector = build("gwlbgen"), build("reflector")
+    with Topology(NAMESPACE_PREFIX) as topo:
+        gen_ns, subject_ns = topo.namespace("gen"), topo.namespace("subject")
+        topo.link(gen_ns, subject_ns, f"{GENERATOR_ADDR}/30", f"{SUBJECT_ADDR}/30")
+        topo.start(subject_ns, [str(reflector), "--listen", SUBJECT_ADDR])
+        gen_argv = [str(generator), "--src", GENERATOR_ADDR, "--dst", SUBJECT_ADDR]
+        assert gen_ns.run([*gen_argv, "--probe", "10"], check=False).returncode == 0
+        # WHEN 70,000 flows are sent, one packet each
+        done = gen_ns.run([*gen_argv, "--flows", "70000", "--rate", "20000", "--duration", "3.5"])
+    result = parse_generator_output(done.stdout)
+    # THEN every reply was matched to its flow through the payload and verified
+    assert result.flows == 70000
+    assert result.sent > 0
+    assert result.received > 0
+    assert result.bad_total == 0
+    assert result.verified == result.received

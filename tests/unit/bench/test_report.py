@@ -7,6 +7,7 @@ import json
 import pytest
 
 from appliance.bench import report
+from appliance.bench.flowmem import MemorySample
 from appliance.bench.report import PhaseSample
 from appliance.bench.results import parse_generator_output
 
@@ -207,3 +208,30 @@ def test_generator_socket_drops_and_stale_replies_are_reported() -> None:
     assert "dropped 17 replies" in table
     assert "5 replies belonged to an earlier phase" in table
     assert doc["all_verified"] is True  # stale replies are not verification failures
+
+
+def test_flow_memory_is_reported_and_its_replies_verified() -> None:
+    fill_ok = sample("gwlbd-w1", 0, "memory", sent=1000, verified=1000).result
+    fill_bad = sample("gwlbd-w1", 0, "memory", bad={"inner_header": 2}).result
+    mem = MemorySample("gwlbd-w1", 0, 64, 1_000_064, 0, 350_000_000, (fill_ok, fill_bad))
+    doc = report.build_report(
+        samples=run_samples(),
+        subjects=[{"name": "baseline"}, {"name": "gwlbd-w1"}],
+        baseline="baseline",
+        config={
+            "repetitions": 3,
+            "duration_s": 1.0,
+            "flows": 64,
+            "inner_size": 100,
+            "fixed_rate_pps": 50_000,
+            "latency_rate_pps": 10_000,
+        },
+        machine={"nproc": 2, "cpu_model": "c", "kernel": "k", "python": "p", "load_average": []},
+        started_at=1.0,
+        finished_at=2.0,
+        memory=[mem],
+    )
+    assert doc["memory"]["gwlbd-w1"]["bytes_per_flow"] == pytest.approx(350.0)
+    assert doc["bad_replies"]["inner_header"] == 2
+    assert doc["all_verified"] is False
+    assert "350 bytes per flow" in report.render_table(doc)
