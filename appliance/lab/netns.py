@@ -417,11 +417,11 @@ class Topology:
         if self._closed:
             return
         self._closed = True
-        # a second Ctrl-C (or a SIGTERM) during cleanup must not leave namespaces behind
+        # a second Ctrl-C (or SIGTERM, SIGHUP) during cleanup must not leave namespaces behind
         masked = threading.current_thread() is threading.main_thread()
         previous = {}
         if masked:
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 previous[sig] = signal.signal(sig, signal.SIG_IGN)
         try:
             for proc in reversed(self._processes):

@@ -171,31 +171,33 @@ def render_summary(checks: Sequence[Check]) -> str:
     return "\n".join(lines)
 
 
-def _traffic_line(traffic: Document | None) -> str:
+def _traffic_lines(traffic: Document | None) -> list[str]:
     parts = []
     for key, _ in TRAFFIC_CHECKS:
         counts = _outcomes(traffic, key)
-        parts.append(f"{key} {counts.get('ok', 0)} ok/{counts.get('fail', 0)} failed")
+        parts.append(f"{key} {counts.get('ok', 0)}/{counts.get('fail', 0)}")
+    lines = ["traffic    ok/failed  " + "  ".join(parts)]
     denied = [_outcomes(traffic, key) for key, _ in DENIED_CHECKS]
     if any(denied):
         blocked = sum(c.get("blocked", 0) for c in denied)
         leaked = sum(c.get("leaked", 0) for c in denied)
-        parts.append(f"denied {blocked} blocked/{leaked} leaked")
-    return "traffic    " + " | ".join(parts)
+        lines.append(f"denied     {blocked} blocked, {leaked} got through")
+    return lines
 
 
-def _sim_line(sim: Document | None) -> str:
+def _sim_lines(sim: Document | None) -> list[str]:
     if sim is None:
-        return "gwlb-sim   (starting)"
+        return ["gwlb-sim   (starting)"]
     violations = sum(int(v) for v in sim.get("violations", {}).values())
     targets = ", ".join(
         f"{t.get('address')} {_health_word(t.get('healthy'))}" for t in sim.get("targets", [])
     )
-    return (
+    return [
         f"gwlb-sim   flows {sim.get('flows', 0)}  sent {sim.get('sent', 0)}  "
-        f"returned {sim.get('received', 0)}  verified {sim.get('verified', 0)}  "
-        f"violations {violations}  unreturned {sim.get('unreturned', 0)}  targets: {targets}"
-    )
+        f"verified {sim.get('verified', 0)}  violations {violations}  "
+        f"unreturned {sim.get('unreturned', 0)}",
+        f"targets    {targets}",
+    ]
 
 
 def _health_word(healthy: object) -> str:
@@ -230,7 +232,7 @@ def render_live(
     """The live counter lines shown while the lab runs."""
     return [
         f"gwlbd lab  {elapsed:6.1f} s  (Ctrl-C ends the run)",
-        _traffic_line(traffic),
-        _sim_line(sim),
+        *_traffic_lines(traffic),
+        *_sim_lines(sim),
         _daemon_line(daemon, with_policy),
     ]

@@ -323,7 +323,9 @@ class Lab:
 
 
 class _Interrupts:
-    """SIGINT and SIGTERM become KeyboardInterrupt in this process only.
+    """SIGINT, SIGTERM and SIGHUP become KeyboardInterrupt in this process only.
+
+    SIGHUP matters when the terminal goes away: the lab must still clean up.
 
     pyroute2 forks short-lived children (to open netlink sockets inside a namespace)
     and may SIGTERM them; such a child must exit on the spot instead of unwinding into
@@ -340,7 +342,7 @@ class _Interrupts:
         raise KeyboardInterrupt
 
     def __enter__(self) -> _Interrupts:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             self.previous[sig] = signal.signal(sig, self.handler)
         return self
 
@@ -358,11 +360,17 @@ class _Live:
         self.shown = 0
 
     def show(self, lines: list[str]) -> None:
-        if self.tty and self.shown:
-            self.out.write(f"\x1b[{self.shown}F\x1b[J")
-        self.out.write("\n".join(lines) + "\n")
-        self.out.flush()
-        self.shown = len(lines)
+        try:
+            if self.tty and self.shown:
+                self.out.write(f"\x1b[{self.shown}F\x1b[J")
+            self.out.write("\n".join(lines) + "\n")
+            self.out.flush()
+        except OSError:  # the terminal went away; the run goes on and cleans up
+            self.tty = False
+            return
+        # rows actually used, counting lines the terminal wrapped
+        width = max(1, shutil.get_terminal_size().columns)
+        self.shown = sum(max(1, -(-len(line) // width)) for line in lines)
 
 
 def run_lab(config: LabConfig, out: TextIO) -> int:

@@ -136,8 +136,9 @@ def test_live_lines_show_every_party() -> None:
     )
     text = "\n".join(lines)
     assert "3.2 s" in text or "3.3 s" in text
-    assert "tcp 5 ok/0 failed" in text
-    assert "denied 6 blocked/0 leaked" in text
+    assert "tcp 5/0" in text
+    assert "icmp6 2/0" in text
+    assert "denied     6 blocked, 0 got through" in text
     assert "verified 90" in text
     assert "198.18.0.10 healthy" in text
     assert "gwlbd      serving  in 100  out 90" in text
