@@ -15,7 +15,8 @@ from pyroute2 import netns
 from appliance.bench.build import build
 from appliance.bench.generator import GENERATOR_ADDR, SUBJECT_ADDR
 from appliance.bench.results import parse_generator_output
-from appliance.bench.runner import NAMESPACE_PREFIX
+from appliance.bench.runner import NAMESPACE_PREFIX, BenchConfig, run_benchmark
+from appliance.bench.subjects import subject_set
 from appliance.commands import bench
 from appliance.lab.netns import Namespace, Topology
 
@@ -128,3 +129,28 @@ def test_many_flows_share_outer_ports_and_still_verify() -> None:
     assert result.received > 0
     assert result.bad_total == 0
     assert result.verified == result.received
+
+
+def test_short_bench_against_gwlbd() -> None:
+    # GIVEN the daemon (skipped while `gwlbd run` does not exist yet)
+    pytest.importorskip("appliance.daemon")
+    config = BenchConfig(
+        repetitions=1,
+        duration_s=0.5,
+        warmup_s=0.2,
+        memory_flows=3000,
+        memory_rate_pps=3000,
+    )
+    # WHEN the baseline and gwlbd with one worker are measured
+    report = run_benchmark(config, subject_set(["gwlbd-w1:1"]))
+    # THEN gwlbd returned every packet intact, and its flow memory was measured
+    assert report["all_verified"] is True
+    assert {s["subject"] for s in report["samples"]} == {"baseline", "gwlbd-w1"}
+    for s in report["samples"]:
+        assert s["generator"]["verified"] > 0
+        assert s["generator"]["received"] == s["generator"]["verified"]
+    assert "max_delivered_pps" in report["ratios"]["gwlbd-w1"]
+    assert report["summary"]["gwlbd-w1"]["max_cpu_us_per_packet"]["median"] > 0
+    memory = report["memory"]["gwlbd-w1"]
+    assert memory["flows_added"] > 0
+    assert memory["bytes_per_flow"] is not None
