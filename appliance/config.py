@@ -128,7 +128,12 @@ class Field:
 
 
 FIELDS: tuple[Field, ...] = (
-    Field("mode", _choice("inline"), "inline", "data path: inline (in-process verdicts)"),
+    Field(
+        "mode",
+        _choice("inline", "tun"),
+        "inline",
+        "data path: inline (in-process verdicts) or tun (gwi-/gwo- devices to the kernel)",
+    ),
     Field("listen", _ipv4_address, "0.0.0.0", "address to receive GENEVE on"),
     Field("port", _int_range(1, 65535), 6081, "UDP port of GENEVE"),
     Field(
@@ -172,6 +177,25 @@ FIELDS: tuple[Field, ...] = (
         5.0,
         "seconds of unhealthy-but-forwarding after SIGTERM before exiting",
     ),
+    Field(
+        "tun_recipe",
+        _choice("none", "route-back", "nat-egress", "suricata"),
+        "none",
+        "tun mode: shipped recipe used as create/destroy hook unless hooks are given",
+    ),
+    Field(
+        "tun_create_hook", _optional_text, None, "tun mode: command run as HOOK CREATE gwi gwo id"
+    ),
+    Field(
+        "tun_destroy_hook", _optional_text, None, "tun mode: command run as HOOK DESTROY gwi gwo id"
+    ),
+    Field("tun_hook_timeout", _float_range(1, 3600), 30.0, "tun mode: seconds a hook may run"),
+    Field(
+        "tun_idle_timeout",
+        _float_range(0, 86400),
+        0.0,
+        "tun mode: remove an endpoint's devices after this idle time (0 = never)",
+    ),
     Field("log_level", _choice("debug", "info", "warning", "error"), "info", "log level"),
     Field("log_format", _choice("json", "text"), "json", "log format (json for journald)"),
 )
@@ -205,6 +229,11 @@ class Config:
     batch_size: int
     io: str
     shutdown_grace: float
+    tun_recipe: str
+    tun_create_hook: str | None
+    tun_destroy_hook: str | None
+    tun_hook_timeout: float
+    tun_idle_timeout: float
     log_level: str
     log_format: str
     config_file: str | None = None

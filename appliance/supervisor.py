@@ -27,11 +27,13 @@ from appliance import __version__
 from appliance.config import Config
 from appliance.control.provider import FlowQuery
 from appliance.control.query import format_endpoint_id
+from appliance.dataplane.hooks import HookRunner, TunnelHooks
 from appliance.dataplane.worker import WorkerSettings, worker_main
 from appliance.errors import ApplianceError
 from appliance.flows.table import TableLimits
 from appliance.policy.static import StaticPolicy
 from appliance.policy.verdict import Action, Policy
+from appliance.recipes import hook_commands
 from appliance.wire.drops import DropReason
 
 log = logging.getLogger(__name__)
@@ -92,8 +94,11 @@ class Supervisor:
     def __init__(self, config: Config) -> None:
         self.config = config
         self._ctx = multiprocessing.get_context("spawn")
-        self._heartbeats = self._ctx.Array("d", config.workers, lock=False)
-        self.workers = [WorkerHandle(i) for i in range(config.workers)]
+        # tun mode: one worker owns every flow and device, because the kernel hands a
+        # packet leaving gwo-X to whoever reads the device, not to the flow's worker.
+        count = 1 if config.mode == "tun" else config.workers
+        self._heartbeats = self._ctx.Array("d", count, lock=False)
+        self.workers = [WorkerHandle(i) for i in range(count)]
         self._lock = threading.RLock()
         self._retired: collections.Counter[str] = collections.Counter()
         self._retired_drops: collections.Counter[str] = collections.Counter()
@@ -118,6 +123,13 @@ class Supervisor:
             default_action="allow",
         )
         self.instance_id = os.environ.get("GWLBD_INSTANCE_ID")
+        self.tunnel_hooks: TunnelHooks | None = None
+        if config.mode == "tun":
+            create, destroy = hook_commands(
+                config.tun_recipe, config.tun_create_hook, config.tun_destroy_hook
+            )
+            runner = HookRunner(create, destroy, config.tun_hook_timeout, self.event)
+            self.tunnel_hooks = TunnelHooks(runner, self.event)
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -136,6 +148,8 @@ class Supervisor:
             limits=TableLimits(c.tcp_timeout, c.other_timeout, c.max_flows),
             batch_size=c.batch_size,
             io=c.io,
+            mode=c.mode,
+            tun_idle_timeout=c.tun_idle_timeout,
         )
 
     def _spawn(self, handle: WorkerHandle) -> None:
@@ -210,6 +224,9 @@ class Supervisor:
                 handle.fatal = message[1]
             elif kind == "policy-applied":
                 pass
+            elif kind == "tunnel" and self.tunnel_hooks is not None:
+                _, action, endpoint_id, gwi, gwo = message
+                self.tunnel_hooks.on_message(handle.index, action, endpoint_id, gwi, gwo)
 
     def supervise_once(self) -> None:
         """Replace dead or stuck workers and update the state; called about every 0.5 s."""
@@ -232,6 +249,8 @@ class Supervisor:
                 )
                 if handle.restarts > 3:
                     time.sleep(min(5.0, 0.2 * handle.restarts))  # do not spin on a crash loop
+                if self.tunnel_hooks is not None:
+                    self.tunnel_hooks.worker_gone(handle.index)
                 self._spawn(handle)
         previous = self._state
         self._state = self._compute_state()
@@ -268,6 +287,8 @@ class Supervisor:
                     handle.process.join(1)
         if self._collector is not None:
             self._collector.join(1)
+        if self.tunnel_hooks is not None:
+            self.tunnel_hooks.shutdown(self.config.tun_hook_timeout + 1.0)
         self.event("stopped", "all workers stopped")
 
     # -- policy --------------------------------------------------------------------------
@@ -372,6 +393,8 @@ class Supervisor:
                     doc["flows_active"] += t["flows_active"]
                     doc["last_packet_at"] = max(doc["last_packet_at"] or 0.0, t["last_packet_at"])
                     doc["_attachments"].update(t["attachment_ids"])
+                    if t.get("interfaces") is not None:
+                        doc["interfaces"] = t["interfaces"]
                     for rule, (packets, octets, rdrops) in t["rules"].items():
                         acc = rules.setdefault(rule, collections.Counter())
                         acc["packets"] += packets
@@ -400,6 +423,8 @@ class Supervisor:
             attachments = doc.pop("_attachments")
             doc["attachment_ids"] = [format_endpoint_id(a) for a in sorted(attachments)]
             doc["packets_out"] = max(0, doc["packets_in"] - doc["drops"])
+            if doc["interfaces"] is not None:  # tun mode: what the kernel sent back
+                doc["packets_out"] = doc["interfaces"]["out_packets"]
             doc["bytes_out"] = None
             last = doc["last_packet_at"]
             doc["last_packet_age_s"] = round(now - last, 3) if last else None

@@ -28,6 +28,7 @@ from appliance.dataplane.batch import Batch
 from appliance.dataplane.engine import Engine, action_name
 from appliance.dataplane.packetio import MmsgIO, PacketIO, PlainIO, batched_io_available
 from appliance.dataplane.sockets import open_receiver, open_sender
+from appliance.dataplane.tunpath import TunPath, open_tun_path
 from appliance.flows.table import Flow, TableLimits
 from appliance.policy.verdict import Policy
 from appliance.wire.flowkey import describe_key
@@ -56,6 +57,10 @@ class WorkerSettings:
     batch_size: int
     io: str
     """``auto``, ``mmsg`` or ``plain``."""
+    mode: str = "inline"
+    """``inline``, or ``tun`` (allowed packets go to the kernel through gwi-/gwo- devices)."""
+    tun_idle_timeout: float = 0.0
+    """tun mode: seconds an endpoint may be idle before its devices go (0: never)."""
 
 
 def flow_row(flow: Flow, worker: int) -> dict[str, Any]:
@@ -182,6 +187,8 @@ class Worker:
         self.io = io
         self.engine = Engine(policy, gwlb_cidrs=settings.gwlb_cidrs, limits=settings.limits)
         self.running = True
+        self.tun: TunPath | None = None
+        """The tun-mode path (None in inline mode)."""
 
     def _handle(self, message: tuple[Any, ...]) -> None:
         kind = message[0]
@@ -214,6 +221,9 @@ class Worker:
         poller = select.epoll()
         poller.register(io.fileno(), select.EPOLLIN)
         poller.register(conn.fileno(), select.EPOLLIN)
+        tun = self.tun
+        if tun is not None:
+            tun.attach(poller)
         next_stats = next_maintain = 0.0
         try:
             while self.running:
@@ -222,10 +232,15 @@ class Worker:
                     n = io.receive()
                     if n == 0:
                         break
-                    runs = engine.process(batch, n, time.time())
-                    if runs:
+                    now = time.time()
+                    runs = engine.process(batch, n, now)
+                    if tun is not None:
+                        tun.deliver(batch, runs, now)
+                    elif runs:
                         sent, failed = io.send(runs)
                         engine.count_sent(sent, failed)
+                if tun is not None:
+                    tun.drain(time.time())
                 mono = time.monotonic()
                 self.heartbeats[index] = mono
                 while conn.poll():
@@ -235,16 +250,27 @@ class Worker:
                         1000, int(len(engine.table.entries) * MAINTAIN_INTERVAL / SWEEP_CYCLE)
                     )
                     engine.maintain(time.time(), budget)
+                    if tun is not None:
+                        tun.maintain(time.time(), budget)
                     next_maintain = mono + MAINTAIN_INTERVAL
                 if mono >= next_stats:
-                    conn.send(("stats", snapshot(engine, index)))
+                    conn.send(("stats", self.snapshot()))
                     next_stats = mono + STATS_INTERVAL
-            conn.send(("stats", snapshot(engine, index)))
+            conn.send(("stats", self.snapshot()))
         except (BrokenPipeError, EOFError):
             pass  # the supervisor is gone: nothing left to serve
         finally:
             poller.close()
             io.close()
+            if tun is not None:
+                tun.close()
+
+    def snapshot(self) -> dict[str, Any]:
+        """Counters for the supervisor (with the tun devices' in tun mode)."""
+        snap = snapshot(self.engine, self.settings.index)
+        if self.tun is not None:
+            self.tun.annotate(snap)
+        return snap
 
 
 def worker_main(
@@ -266,4 +292,16 @@ def worker_main(
         conn.send(("fatal", str(exc)))
         raise SystemExit(3) from exc
     worker = Worker(settings, conn, heartbeats, policy, io)
+    if settings.mode == "tun":
+        try:
+            worker.tun = open_tun_path(
+                worker.engine,
+                lambda action, eid, gwi, gwo: conn.send(("tunnel", action, eid, gwi, gwo)),
+                batch_size=settings.batch_size,
+                idle_timeout=settings.tun_idle_timeout,
+            )
+        except Exception as exc:
+            io.close()
+            conn.send(("fatal", str(exc)))
+            raise SystemExit(3) from exc
     worker.run()

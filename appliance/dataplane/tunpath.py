@@ -1,0 +1,546 @@
+"""The tun-mode packet path: GENEVE in → policy → ``gwi-X``; kernel out → GENEVE back to GWLB.
+
+From the GWLB: the worker's engine decides every datagram of a batch exactly as in
+inline mode (same flow table, same policy, same drop counters); for each allowed
+datagram :meth:`TunPath.deliver` records the flow's *return route* (its GENEVE header
+byte for byte, the GWLB node that sent it, its UDP source port and the local address
+it was sent to; refreshed on every packet) and writes the inner packet to ``gwi-X``
+of its endpoint, creating the endpoint's devices on its first packet. The kernel never
+sees a packet the policy did not allow.
+
+From the kernel: :meth:`TunPath.drain` reads what the kernel routes out of ``gwo-X``
+(or back out of ``gwi-X``), reads it straight into a batch slot behind room for the
+GENEVE and outer headers (the layout of :mod:`appliance.dataplane.batch`), finds the
+flow by the packet's directional key or the reverse one (a NATed reply travels the
+opposite way), puts the cached GENEVE header and an outer IPv4/UDP header in front
+(source = the address the GWLB sent to, destination = that GWLB node, source port =
+the GWLB's, destination port 6081) and sends the batch on the raw socket. A packet of
+no known flow is dropped and counted (``no_flow``), one of a flow the policy now
+refuses is counted as ``policy``.
+
+Why one worker: the kernel hands a ``gwo`` packet to whoever reads the device, not to
+the worker whose SO_REUSEPORT socket received the flow, so with several workers the
+return route would live in another process. tun mode therefore runs one data-plane
+worker that owns every flow and every device (see docs/tun-mode.md).
+
+No logging per packet; device failures are logged once per endpoint and retried.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import select
+import socket
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from appliance.dataplane.batch import (
+    CTRL_SIZE,
+    HEADER_AT,
+    HEADROOM,
+    MAX_DATAGRAM,
+    MMSGHDR_SIZE,
+    MSG_LEN_INDEX,
+    NAME_SIZE,
+    PKTINFO_ADDR_AT,
+    SLOT,
+    Batch,
+)
+from appliance.dataplane.engine import PENDING, Engine
+from appliance.dataplane.sockets import open_sender
+from appliance.dataplane.tun import (
+    DeviceFactory,
+    KernelDevices,
+    SysctlGuard,
+    TunDevice,
+    interface_names,
+)
+from appliance.errors import DataplaneError, WireError
+from appliance.wire.drops import DropReason
+from appliance.wire.flowkey import flow_key, reverse_key
+from appliance.wire.geneve import (
+    ETHERTYPE_IPV4,
+    ETHERTYPE_IPV6,
+    GENEVE_PORT,
+    GWLB_HEADER_LENGTH,
+    parse_geneve,
+)
+from appliance.wire.inner import parse_inner
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER = 5.0
+"""Seconds before creating an endpoint's devices is tried again after a failure."""
+SYSCTL_CHECK_INTERVAL = 5.0
+"""Seconds between checks that nobody changed the devices' sysctls."""
+BATCHES_PER_DRAIN = 64
+"""Batches read from the devices per call of :meth:`TunPath.drain`."""
+
+_DROPS = tuple(DropReason)
+_NO_FLOW = _DROPS.index(DropReason.NO_FLOW)
+_POLICY = _DROPS.index(DropReason.POLICY)
+_SEND_FAILED = _DROPS.index(DropReason.SEND_FAILED)
+_MALFORMED = _DROPS.index(DropReason.INNER_MALFORMED)
+_GWLB_OPT1 = bytes.fromhex("01080102")
+"""Class 0x0108, type 1 (endpoint id), length 2 words: the first option GWLB sends."""
+_FAST_PROTOCOLS = frozenset((6, 17, 132))
+_REPLY = struct.Struct(">4s4sHHH")
+_NAME = struct.Struct("=H2s4s")
+"""sockaddr_in: family in host order, port 0 (raw sockets ignore it), address."""
+_READ_AT = HEADROOM + GWLB_HEADER_LENGTH
+"""Where a kernel packet is read in its slot: behind a 40-byte GENEVE header's room."""
+_READ_MAX = MAX_DATAGRAM - GWLB_HEADER_LENGTH
+
+
+Route = tuple[bytes, bytes, int, bytes]
+"""A flow's return route: (GENEVE header, GWLB node address, GWLB UDP port, local address)."""
+
+
+class ReplySender(Protocol):
+    """Sends prepared slots of a batch (outer IPv4/UDP + GENEVE + packet) to the GWLB."""
+
+    def send(self, batch: Batch, runs: list[tuple[int, int]]) -> tuple[int, int]:
+        """Send ``runs`` of ``batch``; returns ``(sent, failed)``."""
+        ...
+
+    def close(self) -> None:
+        """Release the socket."""
+        ...
+
+
+class RawSender:
+    """``sendmmsg`` (or ``sendto`` per slot) on an IP_HDRINCL raw socket."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", 0, 50_000))
+        sock.setblocking(True)
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.sendmmsg.argtypes = (ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int)
+            self._sendmmsg: Any = libc.sendmmsg
+        except (OSError, AttributeError):
+            self._sendmmsg = None
+
+    def send(self, batch: Batch, runs: list[tuple[int, int]]) -> tuple[int, int]:
+        sent = failed = 0
+        if self._sendmmsg is None:
+            for first, count in runs:
+                for i in range(first, first + count):
+                    start = i * SLOT + HEADER_AT
+                    n = i * NAME_SIZE
+                    dst = socket.inet_ntoa(bytes(batch.names[n + 4 : n + 8]))
+                    try:
+                        self._sock.sendto(
+                            batch.data[start : start + batch.tx_lens[i * 2 + 1]], (dst, 0)
+                        )
+                        sent += 1
+                    except OSError:
+                        failed += 1
+            return sent, failed
+        base = ctypes.addressof(batch.tx_msgs)
+        fd = self._sock.fileno()
+        for run_first, run_count in runs:
+            first, count = run_first, run_count
+            while count > 0:
+                n = self._sendmmsg(fd, base + first * MMSGHDR_SIZE, count, 0)
+                if n < 0:  # the message at `first` failed: skip it
+                    n = 0
+                    failed += 1
+                    first += 1
+                    count -= 1
+                sent += n
+                first += n
+                count -= n
+        return sent, failed
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+class MemorySender:
+    """Collects what would be sent (tests): ``(outer datagram, destination address)``."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[bytes, bytes]] = []
+
+    def send(self, batch: Batch, runs: list[tuple[int, int]]) -> tuple[int, int]:
+        count = 0
+        for first, n in runs:
+            for i in range(first, first + n):
+                a = i * NAME_SIZE
+                self.sent.append((batch.reply(i), bytes(batch.names[a + 4 : a + 8])))
+                count += 1
+        return count, 0
+
+    def close(self) -> None:
+        self.sent.clear()
+
+
+@dataclass
+class Endpoint:
+    """The two devices of one GWLB endpoint and their counters."""
+
+    endpoint_id: int
+    gwi: TunDevice
+    gwo: TunDevice
+    created_at: float
+    last_packet: float
+    in_packets: int = 0
+    """Packets written to ``gwi`` (handed to the kernel)."""
+    in_bytes: int = 0
+    out_packets: int = 0
+    """Packets read from ``gwo`` or ``gwi`` (the kernel sent them back out)."""
+    out_bytes: int = 0
+    write_failed: int = 0
+    fds: list[int] = field(default_factory=list)
+
+
+Notify = Callable[[str, int, str, str], None]
+"""Called with ``("CREATE"|"DESTROY", endpoint id, gwi name, gwo name)``."""
+
+
+class TunPath:
+    """Devices, return routes and counters of tun mode in one worker.
+
+    Args:
+        engine: the worker's engine (flow table, policy, drop counters).
+        devices: creates an endpoint's devices (the kernel's, or a fake).
+        sender: sends re-encapsulated packets to the GWLB.
+        notify: told when an endpoint's devices appear or go (the supervisor runs hooks).
+        batch_size: slots of the kernel-side batch.
+        idle_timeout: remove an endpoint's devices after this many idle seconds (0: never).
+        guard: re-asserts the devices' sysctls (None: do not check, as with fakes).
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        devices: DeviceFactory,
+        sender: ReplySender,
+        notify: Notify,
+        *,
+        batch_size: int = 64,
+        idle_timeout: float = 0.0,
+        guard: SysctlGuard | None = None,
+    ) -> None:
+        self.engine = engine
+        self.devices = devices
+        self.sender = sender
+        self.notify = notify
+        self.batch = Batch(batch_size)
+        self.idle_timeout = idle_timeout
+        self.guard = guard
+        self.endpoints: dict[bytes, Endpoint] = {}
+        """Packed 8-byte endpoint id -> its devices."""
+        self.routes: dict[bytes, Route] = {}
+        """Directional flow key -> return route, for flows allowed by the policy."""
+        self.bytes_out = 0
+        self.create_failures = 0
+        self._failed_at: dict[bytes, float] = {}
+        self._poller: Any = None
+        self._readers: list[tuple[TunDevice, Endpoint]] = []
+        self._walk: list[bytes] = []
+        self._cursor = 0
+        self._next_guard = 0.0
+
+    # -- from the GWLB ---------------------------------------------------------------
+
+    def attach(self, poller: Any) -> None:
+        """Register every device (now and later) with ``poller`` (a ``select.epoll``)."""
+        self._poller = poller
+        for ep in self.endpoints.values():
+            for device in (ep.gwi, ep.gwo):
+                if device.fileno() >= 0:
+                    poller.register(device.fileno(), select.EPOLLIN)
+
+    def deliver(self, batch: Batch, runs: list[tuple[int, int]], now: float) -> None:
+        """Write the inner packets of the allowed slots ``runs`` to their ``gwi`` devices."""
+        data = batch.data
+        names = batch.names
+        ctrl = batch.ctrl
+        lens = batch.rx_lens
+        routes = self.routes
+        endpoints = self.endpoints
+        drops = self.engine.drops
+        for first, count in runs:
+            for i in range(first, first + count):
+                b = i * SLOT + HEADROOM
+                size = lens[i * 16 + MSG_LEN_INDEX]
+                key: bytes | None
+                if data[b] == 8 and data[b + 8 : b + 12] == _GWLB_OPT1:
+                    hl = GWLB_HEADER_LENGTH
+                    eid = bytes(data[b + 12 : b + 20])
+                    proto = data[b + 49]
+                    if (
+                        data[b + 40] == 0x45
+                        and proto in _FAST_PROTOCOLS
+                        and not (data[b + 46] & 0x3F or data[b + 47])
+                    ):
+                        key = eid + bytes(data[b + 49 : b + 50]) + bytes(data[b + 52 : b + 64])
+                    else:
+                        key = _slow_key(data, b + hl, b + size, int.from_bytes(eid, "big"))
+                else:
+                    try:
+                        header = parse_geneve(data, b, b + size)
+                    except WireError:  # the engine allowed it, so this cannot happen
+                        drops[_MALFORMED] += 1
+                        continue
+                    hl = header.length
+                    eid = header.endpoint_id.to_bytes(8, "big")
+                    key = _slow_key(data, b + hl, b + size, header.endpoint_id)
+                ep = endpoints.get(eid)
+                if ep is None:
+                    ep = self._open(eid, now)
+                    if ep is None:
+                        drops[_SEND_FAILED] += 1
+                        continue
+                n = i * NAME_SIZE
+                c = i * CTRL_SIZE + PKTINFO_ADDR_AT
+                if key is not None:
+                    routes[key] = (
+                        bytes(data[b : b + hl]),
+                        bytes(names[n + 4 : n + 8]),
+                        (names[n + 2] << 8) | names[n + 3],
+                        bytes(ctrl[c : c + 4]),
+                    )
+                try:
+                    ep.gwi.write(data[b + hl : b + size])
+                except OSError:
+                    ep.write_failed += 1
+                    drops[_SEND_FAILED] += 1
+                    continue
+                ep.in_packets += 1
+                ep.in_bytes += size - hl
+                ep.last_packet = now
+
+    def _open(self, eid: bytes, now: float) -> Endpoint | None:
+        failed = self._failed_at.get(eid)
+        if failed is not None and now - failed < RETRY_AFTER:
+            return None
+        endpoint_id = int.from_bytes(eid, "big")
+        try:
+            gwi, gwo = self.devices.create(endpoint_id)
+        except DataplaneError as exc:
+            self._failed_at[eid] = now
+            self.create_failures += 1
+            log.error("tun devices for endpoint 0x%016x: %s", endpoint_id, exc)
+            return None
+        self._failed_at.pop(eid, None)
+        ep = Endpoint(endpoint_id, gwi, gwo, created_at=now, last_packet=now)
+        self.endpoints[eid] = ep
+        for device in (gwo, gwi):
+            self._readers.append((device, ep))
+            if self._poller is not None and device.fileno() >= 0:
+                self._poller.register(device.fileno(), select.EPOLLIN)
+        self.notify("CREATE", endpoint_id, gwi.name, gwo.name)
+        return ep
+
+    # -- from the kernel -----------------------------------------------------------------
+
+    def drain(self, now: float) -> int:
+        """Read what the kernel sent out of the devices and return it to the GWLB.
+
+        Returns:
+            Packets read.
+        """
+        total = 0
+        batch = self.batch
+        size = batch.size
+        data = batch.data
+        for _ in range(BATCHES_PER_DRAIN):
+            n = 0
+            owners: list[Endpoint] = []
+            for device, ep in self._readers:
+                while n < size:
+                    start = n * SLOT + _READ_AT
+                    length = device.read_into(data[start : start + _READ_MAX])
+                    if length <= 0:
+                        break
+                    batch.rx_lens[n * 16 + MSG_LEN_INDEX] = length
+                    owners.append(ep)
+                    n += 1
+                if n == size:
+                    break
+            if n == 0:
+                break
+            total += n
+            runs = self._encapsulate(owners, n, now)
+            if runs:
+                sent, failed = self.sender.send(batch, runs)
+                self.engine.count_sent(sent, failed)
+            if n < size:
+                break
+        return total
+
+    def _encapsulate(self, owners: list[Endpoint], n: int, now: float) -> list[tuple[int, int]]:
+        batch = self.batch
+        data = batch.data
+        names = batch.names
+        txl = batch.tx_lens
+        entries = self.engine.table.entries
+        routes = self.routes
+        drops = self.engine.drops
+        pack = _REPLY.pack_into
+        name = _NAME.pack_into
+        runs: list[tuple[int, int]] = []
+        start = 0
+        out_bytes = 0
+        for i in range(n):
+            ep = owners[i]
+            length = batch.rx_lens[i * 16 + MSG_LEN_INDEX]
+            ep.out_packets += 1
+            ep.out_bytes += length
+            ep.last_packet = now
+            p = i * SLOT + _READ_AT
+            eid = ep.endpoint_id.to_bytes(8, "big")
+            key = _kernel_key(data, p, p + length, eid, ep.endpoint_id)
+            route = None
+            half = None
+            if key is not None:
+                half = entries.get(key)
+                route = routes.get(key)
+                if half is None or route is None:
+                    rkey = reverse_key(key)
+                    half = half or entries.get(rkey)
+                    route = route or routes.get(rkey)
+            reason = -1
+            if key is None:
+                reason = _MALFORMED
+            elif half is None or route is None:
+                reason = _NO_FLOW
+            elif half.action not in (0, PENDING):
+                reason = _POLICY
+            elif len(route[0]) + length > MAX_DATAGRAM or length >= _READ_MAX:
+                reason = _SEND_FAILED
+            if reason >= 0 or route is None:
+                drops[reason] += 1
+                if i > start:
+                    runs.append((start, i - start))
+                start = i + 1
+                continue
+            header, gaddr, gport, local = route
+            hl = len(header)
+            b = i * SLOT + HEADROOM
+            if hl != GWLB_HEADER_LENGTH:  # rare: move the packet to fit the header
+                data[b + hl : b + hl + length] = bytes(data[p : p + length])
+            data[b : b + hl] = header
+            size = hl + length
+            pack(data, i * SLOT + HEADER_AT + 12, local, gaddr, gport, GENEVE_PORT, size + 8)
+            txl[i * 2 + 1] = size + 28
+            name(names, i * NAME_SIZE, socket.AF_INET, b"\0\0", gaddr)
+            out_bytes += size
+        if n > start:
+            runs.append((start, n - start))
+        self.bytes_out += out_bytes
+        return runs
+
+    # -- maintenance -------------------------------------------------------------------
+
+    def maintain(self, now: float, budget: int = 2000) -> None:
+        """Forget return routes of expired flows, remove idle endpoints, re-check sysctls."""
+        if self._cursor >= len(self._walk):
+            self._walk = list(self.routes)
+            self._cursor = 0
+        entries = self.engine.table.entries
+        stop = min(len(self._walk), self._cursor + budget)
+        for i in range(self._cursor, stop):
+            key = self._walk[i]
+            if key not in entries and reverse_key(key) not in entries:
+                self.routes.pop(key, None)
+        self._cursor = stop
+        if self.idle_timeout > 0:
+            for eid, ep in list(self.endpoints.items()):
+                if now - ep.last_packet >= self.idle_timeout:
+                    self._close(eid, ep)
+        if self.guard is not None and now >= self._next_guard:
+            self._next_guard = now + SYSCTL_CHECK_INTERVAL
+            names = [d.name for ep in self.endpoints.values() for d in (ep.gwi, ep.gwo)]
+            self.guard.check(names)
+
+    def _close(self, eid: bytes, ep: Endpoint) -> None:
+        del self.endpoints[eid]
+        self._readers = [(d, e) for d, e in self._readers if e is not ep]
+        for device in (ep.gwi, ep.gwo):
+            if self._poller is not None and device.fileno() >= 0:
+                with contextlib.suppress(OSError):
+                    self._poller.unregister(device.fileno())
+            device.close()
+        self.notify("DESTROY", ep.endpoint_id, ep.gwi.name, ep.gwo.name)
+
+    def close(self) -> None:
+        """Remove every endpoint's devices (without notifying: the supervisor knows)."""
+        for ep in self.endpoints.values():
+            ep.gwi.close()
+            ep.gwo.close()
+        self.endpoints.clear()
+        self._readers.clear()
+        self.sender.close()
+
+    def annotate(self, snap: dict[str, Any]) -> None:
+        """Add the devices and their counters to a worker snapshot (in place)."""
+        by_id = {ep.endpoint_id: ep for ep in self.endpoints.values()}
+        for tunnel in snap["tunnels"]:
+            ep = by_id.pop(tunnel["endpoint_id"], None)
+            tunnel["interfaces"] = _interfaces(tunnel["endpoint_id"], ep)
+        snap["bytes_out"] = self.bytes_out
+        snap["tun"] = {
+            "endpoints": len(self.endpoints),
+            "routes": len(self.routes),
+            "create_failures": self.create_failures,
+            "sysctl_repairs": self.guard.repairs if self.guard is not None else 0,
+        }
+
+
+def _interfaces(endpoint_id: int, ep: Endpoint | None) -> dict[str, Any]:
+    gwi, gwo = interface_names(endpoint_id)
+    return {
+        "in": gwi,
+        "out": gwo,
+        "present": ep is not None,
+        "in_packets": ep.in_packets if ep else 0,
+        "out_packets": ep.out_packets if ep else 0,
+        "in_bytes": ep.in_bytes if ep else 0,
+        "out_bytes": ep.out_bytes if ep else 0,
+        "write_failed": ep.write_failed if ep else 0,
+    }
+
+
+def _slow_key(data: memoryview, start: int, end: int, endpoint_id: int) -> bytes | None:
+    """Directional key of the inner packet at ``data[start:end]`` (None if unparseable)."""
+    if start >= end:
+        return None
+    version = data[start] >> 4
+    ethertype = ETHERTYPE_IPV4 if version == 4 else ETHERTYPE_IPV6
+    try:
+        return flow_key(endpoint_id, parse_inner(data, start, end, ethertype))
+    except WireError:
+        return None
+
+
+def _kernel_key(data: memoryview, p: int, end: int, eid: bytes, endpoint_id: int) -> bytes | None:
+    """Directional key of a packet the kernel sent out of an endpoint's device."""
+    if end - p >= 24 and data[p] == 0x45:
+        proto = data[p + 9]
+        if proto in _FAST_PROTOCOLS and not (data[p + 6] & 0x3F or data[p + 7]):
+            return eid + bytes(data[p + 9 : p + 10]) + bytes(data[p + 12 : p + 24])
+    return _slow_key(data, p, end, endpoint_id)
+
+
+def open_tun_path(
+    engine: Engine, notify: Notify, *, batch_size: int, idle_timeout: float
+) -> TunPath:
+    """The tun path with the kernel's devices and a raw socket (the worker's choice)."""
+    return TunPath(
+        engine,
+        KernelDevices(),
+        RawSender(open_sender()),
+        notify,
+        batch_size=batch_size,
+        idle_timeout=idle_timeout,
+        guard=SysctlGuard(),
+    )

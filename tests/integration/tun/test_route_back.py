@@ -1,0 +1,87 @@
+"""Recipe route-back end to end: client, GWLB, gwlbd (tun), gwi, nftables, gwo, GWLB, server."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from appliance.dataplane.tun import interface_names
+from tests.integration.tun.conftest import ENDPOINT, SERVER, TunRig, wait_for
+
+pytestmark = pytest.mark.netns
+
+
+def test_route_back_forwards_through_the_kernel_firewall(route_back: TunRig) -> None:
+    rig = route_back
+    gwi, gwo = interface_names(ENDPOINT)
+    # GIVEN the endpoint's devices exist (the first packet creates them) and the
+    # CREATE hook (the recipe) has run
+    first = rig.connect(SERVER, 8080, "warm-up", timeout=5)
+    rig.wait_for_hook("CREATE")
+    # THEN the daemon configured them itself: up, MTU 8500, rp_filter 0
+    links = rig.appliance.run(["ip", "-o", "link", "show"]).stdout
+    assert f"{gwi}:" in links
+    assert f"{gwo}:" in links
+    assert "mtu 8500" in rig.appliance.run(["ip", "-o", "link", "show", gwi]).stdout
+    rp = rig.appliance.run(["cat", f"/proc/sys/net/ipv4/conf/{gwi}/rp_filter"]).stdout
+    assert rp.strip() == "0"
+    # WHEN the client talks to the server on an allowed port
+    answer = rig.connect(SERVER, 8080, "ping")
+    # THEN the server answers, and sees the client's own address (no NAT in route-back)
+    assert answer == "hello 198.18.10.2 ping", (first, answer)
+    # WHEN the client tries the port the recipe's nftables rule blocks (telnet)
+    blocked = rig.connect(SERVER, 23, "nope", timeout=2)
+    # THEN nothing gets through
+    assert blocked.startswith("FAILED"), blocked
+    nft = rig.appliance.run(["nft", "list", "table", "inet", "gwlbd_route_back"]).stdout
+    assert "tcp dport 23" in nft
+
+    # AND /status shows the tunnel's interfaces and their counters
+    def counted() -> bool:
+        [tunnel] = rig.status()["tunnels"]
+        interfaces = tunnel["interfaces"]
+        return bool(interfaces["in_packets"] >= 6 and interfaces["out_packets"] >= 6)
+
+    wait_for(counted, what="interface counters")
+    status = rig.status()
+    assert status["mode"] == "tun"
+    [tunnel] = status["tunnels"]
+    assert tunnel["interfaces"]["in"] == gwi
+    assert tunnel["interfaces"]["out"] == gwo
+    assert len(status["workers"]) == 1
+    assert rig.peer_counts()["bad"] == {}
+
+
+def test_sigterm_runs_the_destroy_hook(route_back: TunRig) -> None:
+    rig = route_back
+    gwi, _ = interface_names(ENDPOINT)
+    rig.connect(SERVER, 8080, "hello", timeout=5)
+    rig.wait_for_hook("CREATE")
+    assert f"iif {gwi}" in rig.appliance.run(["ip", "rule", "show"]).stdout
+    # WHEN the daemon is told to stop
+    assert rig.stop_daemon() == 0
+    # THEN the DESTROY hook ran (the recipe removed its rule) and the devices are gone
+    assert f"DESTROY hook for {gwi} done" in rig.log()
+    assert f"iif {gwi}" not in rig.appliance.run(["ip", "rule", "show"]).stdout
+    links = rig.appliance.run(["ip", "-o", "link", "show"], check=False).stdout
+    assert gwi not in links
+
+
+def test_a_packet_of_no_known_flow_is_dropped_and_counted(route_back: TunRig) -> None:
+    rig = route_back
+    gwi, _ = interface_names(ENDPOINT)
+    rig.connect(SERVER, 8080, "hello", timeout=5)
+    rig.wait_for_hook("CREATE")
+    before = rig.status()["drops"]["no_flow"]
+    # WHEN the appliance itself sends into the tunnel a flow the GWLB never sent
+    code = (
+        "import socket\n"
+        "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+        f"s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b'{gwi}')\n"
+        "for _ in range(3): s.sendto(b'x', ('198.18.30.2', 9))\n"
+    )
+    rig.appliance.run([sys.executable, "-c", code])
+    # THEN it never reaches the GWLB: dropped and counted as no_flow
+    wait_for(lambda: rig.status()["drops"]["no_flow"] >= before + 3, what="no_flow drops")
+    assert rig.peer_counts()["bad"] == {}
