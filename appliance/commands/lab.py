@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from appliance.lab.run import APPLIANCE_KINDS, LabConfig, run_lab
+from appliance.lab.layout import APPLIANCE_KINDS, LabConfig
+from appliance.lab.run import run_lab
 
 DEFAULT_HEADLESS_DURATION = 10.0
 

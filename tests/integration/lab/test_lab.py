@@ -14,7 +14,8 @@ import time
 import pytest
 from pyroute2 import netns
 
-from appliance.lab.run import LabConfig, run_lab
+from appliance.lab.layout import LabConfig
+from appliance.lab.run import run_lab
 
 pytestmark = pytest.mark.netns
 
@@ -56,7 +57,8 @@ def test_a_signal_mid_run_removes_everything(sig: signal.Signals) -> None:
     prefix = f"gwlbd-labt{secrets.token_hex(2)}"
     code = (
         "import sys\n"
-        "from appliance.lab.run import LabConfig, run_lab\n"
+        "from appliance.lab.layout import LabConfig\n"
+        "from appliance.lab.run import run_lab\n"
         f"sys.exit(run_lab(LabConfig(appliance='reflector', prefix={prefix!r}), sys.stdout))\n"
     )
     proc = subprocess.Popen(

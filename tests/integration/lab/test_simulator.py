@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from appliance.lab import report
-from appliance.lab.run import SERVER, SERVER6, Lab, LabConfig
+from appliance.lab.layout import SERVER, SERVER6, Lab, LabConfig
 from appliance.lab.simulator import read_status
 
 pytestmark = pytest.mark.netns

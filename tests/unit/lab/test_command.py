@@ -8,6 +8,7 @@ import io
 import pytest
 
 from appliance.commands import lab as lab_command
+from appliance.lab import layout
 from appliance.lab import run as lab_run
 
 
@@ -18,9 +19,9 @@ def parse(*argv: str) -> argparse.Namespace:
 
 
 def test_headless_gets_a_default_duration(monkeypatch: pytest.MonkeyPatch) -> None:
-    seen: list[lab_run.LabConfig] = []
+    seen: list[layout.LabConfig] = []
 
-    def fake_run_lab(config: lab_run.LabConfig, out: object) -> int:
+    def fake_run_lab(config: layout.LabConfig, out: object) -> int:
         seen.append(config)
         return 0
 
@@ -48,12 +49,12 @@ def test_bad_arguments_are_refused() -> None:
 def test_without_root_one_line_and_a_failure(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("os.geteuid", lambda: 1000)
     out = io.StringIO()
-    assert lab_run.run_lab(lab_run.LabConfig(headless=True, duration=1), out) == 1
+    assert lab_run.run_lab(layout.LabConfig(headless=True, duration=1), out) == 1
     lines = out.getvalue().splitlines()
     assert len(lines) == 1
     assert "root" in lines[0]
 
 
 def test_appliance_addresses_stay_in_the_lab_range() -> None:
-    assert lab_run.appliance_address(0) == "198.18.0.10"
-    assert lab_run.appliance_address(2) == "198.18.0.12"
+    assert layout.appliance_address(0) == "198.18.0.10"
+    assert layout.appliance_address(2) == "198.18.0.12"
