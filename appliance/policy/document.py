@@ -52,7 +52,40 @@ MAX_PROBLEMS = 50
 RESERVED_RULE_IDS = frozenset(("default", "no-policy", "mid-flow", "pending-domain"))
 """Rule ids the engine itself reports; a document may not use them."""
 
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc]
+    """The safe loader (libyaml when available), refusing duplicate keys.
+
+    YAML and JSON parsers keep the last of two equal keys; in a policy that hides
+    mistakes (a second ``match:`` replacing the first), so it is an error here.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[str] = set()
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                if key_node.value in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key_node.value!r}", key_node.start_mark
+                    )
+                seen.add(key_node.value)
+        mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
+        return mapping
+
+
+class _DuplicateKeyError(ValueError):
+    pass
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise _DuplicateKeyError
+    return result
+
+
 _TOP_KEYS = frozenset(("apiVersion", "version", "settings", "addressSets", "rules"))
 _SETTING_KEYS = frozenset(
     ("defaultAction", "defaultLog", "midFlow", "reevaluateOnChange", "domainWaitPackets")
@@ -99,19 +132,23 @@ def parse_document(text: str, *, source: str = "<policy>") -> PolicyDocument:
 
 
 def _load(text: str, source: str) -> object:
+    kind = "YAML"
     if text.lstrip().startswith("{"):
+        kind = "JSON"
         try:
-            return json.loads(text)
+            return json.loads(text, object_pairs_hook=_unique_pairs)
         except json.JSONDecodeError as exc:
             raise PolicyError(f"{source} (line {exc.lineno}): invalid JSON: {exc.msg}") from exc
+        except _DuplicateKeyError:
+            pass  # JSON is YAML: the YAML loader below names the key and its line
     try:
         return yaml.load(text, Loader=_Loader)  # noqa: S506 - CSafeLoader or SafeLoader
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise PolicyError(f"{source}{where}: invalid YAML: {exc.problem or exc}") from exc
+        raise PolicyError(f"{source}{where}: invalid {kind}: {exc.problem or exc}") from exc
     except yaml.YAMLError as exc:
-        raise PolicyError(f"{source}: invalid YAML: {exc}") from exc
+        raise PolicyError(f"{source}: invalid {kind}: {exc}") from exc
 
 
 def _with_line(path: str, message: str, lines: dict[str, int]) -> str:

@@ -213,3 +213,13 @@ def test_problem_count_is_bounded() -> None:
     found = problems('apiVersion: gwlbd.policy/v1\nversion: "1"\nrules:\n' + rules)
     assert len(found) == document.MAX_PROBLEMS + 1
     assert found[-1] == "too many problems; stopped reporting"
+
+
+def test_duplicate_keys_are_errors_with_lines() -> None:
+    yaml_text = (
+        'apiVersion: gwlbd.policy/v1\nversion: "1"\nrules:\n'
+        "  - id: a\n    action: drop\n    match: {dstPort: 22}\n    match: {dstPort: 23}\n"
+    )
+    assert problems(yaml_text) == ["<policy> (line 7): invalid YAML: duplicate key 'match'"]
+    json_text = '{"apiVersion": "gwlbd.policy/v1",\n "version": "1",\n "version": "2"}'
+    assert problems(json_text) == ["<policy> (line 3): invalid JSON: duplicate key 'version'"]
