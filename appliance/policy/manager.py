@@ -16,12 +16,15 @@ Lives in the supervisor. The rules it keeps:
   source next *changes*; an unchanged source does not undo a push.
 
 Time is passed in (``now``) or read from an injected clock, so tests need no sleeps.
+Thread-safe: updates (poll, reload, push) are serialised, and :meth:`PolicyManager.status`
+and :meth:`PolicyManager.current` never wait for a slow fetch or compile.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -81,6 +84,10 @@ class PolicyManager:
         """Documents refused (invalid) or fetches failed, since start."""
         self.last_error: dict[str, Any] | None = None
         self._logged: set[tuple[str, str]] = set()
+        self._updating = threading.Lock()
+        """Held by poll, reload and apply_text (slow: fetch and compile)."""
+        self._state = threading.Lock()
+        """Held briefly while the current policy or the error bookkeeping changes or is read."""
 
     # -- the supervisor's calls ------------------------------------------------------
 
@@ -93,12 +100,13 @@ class PolicyManager:
 
         Never raises for source or document problems: they are recorded instead.
         """
-        if self.source is None or now < self._next_poll:
-            return self._from_store_if_empty(now) if self.source is None else None
-        try:
-            return self._fetch_and_use(now, known=self._revision)
-        except PolicyError:
-            return self._from_store_if_empty(now)
+        with self._updating:
+            if self.source is None or now < self._next_poll:
+                return self._from_store_if_empty(now) if self.source is None else None
+            try:
+                return self._fetch_and_use(now, known=self._revision)
+            except PolicyError:
+                return self._from_store_if_empty(now)
 
     def reload(self, now: float) -> CompiledPolicy | None:
         """Read the source now, even if unchanged (SIGHUP, ``POST /admin/policy/reload``).
@@ -110,7 +118,8 @@ class PolicyManager:
         """
         if self.source is None:
             raise PolicySourceError("no policy source is configured (only admin pushes)")
-        return self._fetch_and_use(now, known=None)
+        with self._updating:
+            return self._fetch_and_use(now, known=None)
 
     def apply_text(self, text: str, origin: str) -> CompiledPolicy:
         """Use a pushed document (``gwlbd policy apply``); the last good one stays on error.
@@ -118,14 +127,15 @@ class PolicyManager:
         Raises:
             PolicyError: the document is invalid (recorded as a refusal too).
         """
-        now = self._clock()
-        try:
-            compiled = compile_policy(parse_document(text, source=origin))
-        except PolicyError as exc:
-            self._refuse(now, _digest(text), _version_hint(text), exc)
-            raise
-        self._use(compiled, text, origin, now, persist=True)
-        return compiled
+        with self._updating:
+            now = self._clock()
+            try:
+                compiled = compile_policy(parse_document(text, source=origin))
+            except PolicyError as exc:
+                self._refuse(now, _digest(text), _version_hint(text), exc)
+                raise
+            self._use(compiled, text, origin, now, persist=True)
+            return compiled
 
     def status(self, hits: Mapping[str, tuple[int, int, int]]) -> dict[str, Any]:
         """The ``policy`` section of ``/status`` (docs/status-api.md).
@@ -133,7 +143,9 @@ class PolicyManager:
         Args:
             hits: rule id -> (flows, packets, bytes) aggregated over the workers.
         """
-        policy = self._current
+        with self._state:
+            policy, origin, loaded_at = self._current, self._origin, self._loaded_at
+            last_error, refused = self.last_error, self.refused
         rules: list[dict[str, Any]] = []
         listed: set[str] = set()
         summaries = list(policy.rules) if policy is not None else []
@@ -166,14 +178,14 @@ class PolicyManager:
             )
         return {
             "version": policy.version if policy is not None else None,
-            "source": self._origin,
-            "loaded_at": self._loaded_at,
+            "source": origin,
+            "loaded_at": loaded_at,
             "default_action": (
                 _ACTION_NAMES[int(policy.default_action)] if policy is not None else None
             ),
             "rules": rules,
-            "last_error": self.last_error,
-            "refused": self.refused,
+            "last_error": last_error,
+            "refused": refused,
             "configured_source": self.source.name if self.source is not None else None,
         }
 
@@ -197,7 +209,8 @@ class PolicyManager:
         self._revision = fetched.revision
         digest = _digest(fetched.text)
         if digest == self._digest:
-            self._origin = fetched.origin
+            with self._state:
+                self._origin = fetched.origin
             return None
         try:
             compiled = compile_policy(parse_document(fetched.text, source=fetched.origin))
@@ -229,11 +242,12 @@ class PolicyManager:
     def _use(
         self, compiled: CompiledPolicy, text: str, origin: str, now: float, persist: bool
     ) -> None:
-        self._current = compiled
-        self._digest = _digest(text)
-        self._origin = origin
-        self._loaded_at = now
-        self._store_tried = True
+        with self._state:
+            self._current = compiled
+            self._digest = _digest(text)
+            self._origin = origin
+            self._loaded_at = now
+            self._store_tried = True
         log.info(
             "policy %s loaded from %s (%d rules)",
             compiled.version,
@@ -248,11 +262,12 @@ class PolicyManager:
                 log.warning(str(exc), extra={"event": "policy_store_failed"})
 
     def _refuse(self, now: float, key: str, version: str | None, exc: PolicyError) -> None:
-        self.refused += 1
         message = "; ".join(exc.problems[:5])
         if len(exc.problems) > 5:
             message += f"; and {len(exc.problems) - 5} more"
-        self.last_error = {"at": now, "version": version, "message": message}
+        with self._state:
+            self.refused += 1
+            self.last_error = {"at": now, "version": version, "message": message}
         kind = "unreachable" if isinstance(exc, PolicySourceError) else "invalid"
         if (kind, key) in self._logged:
             return

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from appliance.errors import ConfigError
 from appliance.policy.document import MAX_DOCUMENT_CHARS
 from appliance.policy.errors import PolicySourceError
 
@@ -233,3 +234,28 @@ def _s3_pointer(value: str, where: str) -> tuple[str, str]:
     if not bucket or not key:
         raise PolicySourceError(f"{where}: {value!r} is not an s3://bucket/key pointer")
     return bucket, key
+
+
+def source_from_settings(
+    policy_file: str | None,
+    ssm_parameter: str | None,
+    ssm_selector: str | None = None,
+    *,
+    region: str | None = None,
+) -> PolicySource | None:
+    """The source the daemon settings name (``policy_file`` or ``policy_ssm_parameter``).
+
+    Returns None when neither is set (admin pushes and the stored policy only).
+
+    Raises:
+        ConfigError: both are set.
+    """
+    if policy_file and ssm_parameter:
+        raise ConfigError(
+            "policy_ssm_parameter", "set either policy_file or policy_ssm_parameter, not both"
+        )
+    if policy_file:
+        return FileSource(policy_file)
+    if ssm_parameter:
+        return SsmSource(ssm_parameter, ssm_selector or None, region=region)
+    return None

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 
 import pytest
 
+from appliance.errors import ConfigError
 from appliance.policy.errors import PolicyError, PolicySourceError
 from appliance.policy.manager import PolicyManager
-from appliance.policy.sources import FileSource, MemorySource
+from appliance.policy.sources import Fetched, FileSource, MemorySource, source_from_settings
 from appliance.policy.store import FileStore, MemoryStore, StoredPolicy
 
 
@@ -252,3 +254,36 @@ def test_file_source_notices_changes_and_missing_file(tmp_path: Path) -> None:
     path.unlink()
     with pytest.raises(PolicySourceError, match=r"p\.yaml"):
         source.fetch(None)
+
+
+def test_source_from_settings(tmp_path: Path) -> None:
+    assert source_from_settings(None, None) is None
+    file_source = source_from_settings(str(tmp_path / "p.yaml"), None)
+    assert file_source is not None
+    assert file_source.name == f"file:{tmp_path / 'p.yaml'}"
+    ssm = source_from_settings(None, "/gwlbd/policy", "live", region="us-east-1")
+    assert ssm is not None
+    assert ssm.name == "ssm:/gwlbd/policy:live"
+    with pytest.raises(ConfigError, match="not both"):
+        source_from_settings("p.yaml", "/gwlbd/policy")
+
+
+def test_status_does_not_wait_for_a_slow_update() -> None:
+    started, release = threading.Event(), threading.Event()
+
+    class SlowSource(MemorySource):
+        def fetch(self, known_revision: str | None) -> Fetched | None:
+            started.set()
+            release.wait(10)
+            return super().fetch(known_revision)
+
+    manager = PolicyManager(SlowSource(doc("v1")), MemoryStore())
+    poller = threading.Thread(target=manager.poll, args=(0.0,))
+    poller.start()
+    try:
+        assert started.wait(10)
+        assert manager.status({})["version"] is None  # answered while the poll is blocked
+    finally:
+        release.set()
+        poller.join(10)
+    assert manager.status({})["version"] == "v1"
