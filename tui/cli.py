@@ -34,6 +34,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--region", help="AWS region (default: from the AWS config)")
     p.add_argument("--endpoint-url", help="AWS endpoint URL (moto server, LocalStack)")
     p.add_argument("--health-port", type=int, default=80, help="status API port on instances")
+    p.add_argument(
+        "--target",
+        action="append",
+        default=[],
+        metavar="INSTANCE=URL",
+        help="reach one instance's status API at URL (e.g. an SSH port forward)",
+    )
     p.add_argument("--timeout", type=float, default=2.0, help="seconds per status request")
     p.add_argument("--concurrency", type=int, default=16, help="instances read in parallel")
     p.add_argument("--interval", type=float, default=2.0, help="refresh interval (floor 1 s)")
@@ -73,8 +80,16 @@ def build_source(args: argparse.Namespace) -> DataSource:
             health_port=args.health_port,
             timeout=args.timeout,
             concurrency=args.concurrency,
+            targets=tuple(_target(t) for t in args.target),
         )
     )
+
+
+def _target(text: str) -> tuple[str, str]:
+    instance_id, sep, url = text.partition("=")
+    if not sep or not instance_id or not url:
+        raise SourceError(f"--target wants INSTANCE=URL, got {text!r}")
+    return instance_id.strip(), url.strip()
 
 
 def load_policy_file(path: Path | None) -> tuple[CompiledPolicy | None, str]:

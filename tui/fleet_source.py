@@ -54,6 +54,15 @@ class FleetSettings:
     """Seconds per status request (connect and each read)."""
     concurrency: int = 16
     """Status requests in flight at once."""
+    targets: tuple[tuple[str, str], ...] = ()
+    """``(instance id, status URL)`` overrides, e.g. SSH port forwards to ``127.0.0.1``."""
+
+    def target_for(self, instance_id: str, private_ip: str | None) -> str:
+        """The status API URL of an instance: an override, else its private IP."""
+        for iid, url in self.targets:
+            if iid == instance_id:
+                return url
+        return f"http://{private_ip}:{self.health_port}" if private_ip else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,7 +265,7 @@ class FleetSource:
             infos.append(
                 InstanceInfo(
                     instance_id=iid,
-                    target=f"http://{ip}:{self.settings.health_port}" if ip else "",
+                    target=self.settings.target_for(iid, ip),
                     az=asg_instances[iid].get("AvailabilityZone")
                     or described.get("Placement", {}).get("AvailabilityZone"),
                     private_ip=ip,

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
+from textual.css.query import NoMatches
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
@@ -117,6 +118,12 @@ class ViewScreen(Screen[None]):
 
     def redraw(self) -> None:
         """Arrange the current table and update the widgets."""
+        try:
+            self._redraw()
+        except NoMatches:
+            return
+
+    def _redraw(self) -> None:
         data = self.table_data
         if data is None or not self.is_mounted:
             return
@@ -147,9 +154,13 @@ class ViewScreen(Screen[None]):
         self.refresh_bars()
 
     def refresh_bars(self) -> None:
-        """Update the title and status lines."""
-        if not self.is_mounted:
+        """Update the title and status lines (no-op while the screen is being torn down)."""
+        try:
+            self._refresh_bars()
+        except NoMatches:
             return
+
+    def _refresh_bars(self) -> None:
         app = self.gwlbtop
         total = len(self.table_data.rows) if self.table_data else 0
         a = self.arrangement
