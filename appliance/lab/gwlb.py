@@ -308,6 +308,8 @@ class GwlbSimulator:
         counters = self.counters
         return {
             "schema": STATUS_SCHEMA,
+            "endpoint_id": f"0x{self.endpoint_id:016x}",
+            "attachment_id": f"0x{self.attachment_id:016x}",
             "flows": len(self.flows),
             "captured": counters.captured,
             "unparseable": counters.unparseable,

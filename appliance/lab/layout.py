@@ -283,10 +283,9 @@ class Lab:
         snap = self.snapshot()
         while time.monotonic() < deadline:
             sim, _, daemon = snap
-            if sim is not None and float(sim.get("now", 0)) > since:
-                expected = report.drops_total(daemon) if self.with_policy else 0
-                if int(sim.get("unreturned", -1)) == expected:
-                    break
+            fresh = sim is not None and float(sim.get("now", 0)) > since
+            if fresh and report.settled(sim, daemon, self.with_policy):
+                break
             time.sleep(0.25)
             snap = self.snapshot()
         return snap

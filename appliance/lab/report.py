@@ -108,8 +108,16 @@ def evaluate(
     checks.append(_verified_check(sim))
     checks.append(_accounting_check(sim, daemon, with_policy))
     if with_policy:
+        checks.append(_daemon_counters_check(sim, daemon))
         checks.append(_daemon_drops_check(daemon))
     return checks
+
+
+def settled(sim: Document | None, daemon: Document | None, with_policy: bool) -> bool:
+    """True once nothing is in flight and the daemon's counters caught up with the GWLB."""
+    if not _accounting_check(sim, daemon, with_policy).passed:
+        return False
+    return not with_policy or bool(_daemon_counters_check(sim, daemon).passed)
 
 
 def _verified_check(sim: Document | None) -> Check:
@@ -143,6 +151,23 @@ def _accounting_check(sim: Document | None, daemon: Document | None, with_policy
         unreturned == drops and errors == 0,
         f"{unreturned} unreturned, daemon counted {drops} drops, {errors} send errors",
     )
+
+
+def _daemon_counters_check(sim: Document | None, daemon: Document | None) -> Check:
+    name = "daemon counted what GWLB sent"
+    if sim is None or daemon is None:
+        return Check(name, False, "no simulator or daemon status")
+    counters = daemon.get("counters", {})
+    sent, received = int(sim.get("sent", 0)), int(sim.get("received", 0))
+    seen_in, seen_out = counters.get("packets_in"), counters.get("packets_out")
+    endpoint = sim.get("endpoint_id")
+    tunnels = [t for t in daemon.get("tunnels", []) if t.get("endpoint_id") == endpoint]
+    tunnel_in = tunnels[0].get("packets_in") if tunnels else None
+    detail = (
+        f"GWLB sent {sent}, got back {received}; daemon in {seen_in}, out {seen_out}, "
+        f"tunnel {endpoint} in {tunnel_in if tunnels else '(missing)'}"
+    )
+    return Check(name, seen_in == sent and seen_out == received and tunnel_in == sent, detail)
 
 
 def _daemon_drops_check(daemon: Document | None) -> Check:

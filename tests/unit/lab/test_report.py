@@ -6,11 +6,19 @@ from typing import Any
 
 import pytest
 
-from appliance.lab.report import Check, evaluate, failed, render_live, render_summary
+from appliance.lab.report import (
+    Check,
+    evaluate,
+    failed,
+    render_live,
+    render_summary,
+    settled,
+)
 
 
 def sim_status(**overrides: Any) -> dict[str, Any]:
     status: dict[str, Any] = {
+        "endpoint_id": "0x0e1d00000000000a",
         "sent": 100,
         "received": 90,
         "verified": 90,
@@ -41,6 +49,7 @@ def daemon_status(**drops: int) -> dict[str, Any]:
     return {
         "state": "serving",
         "counters": {"packets_in": 100, "packets_out": 90},
+        "tunnels": [{"endpoint_id": "0x0e1d00000000000a", "packets_in": 100}],
         "drops": {"policy": 10, "too_short": 0, **drops},
     }
 
@@ -67,7 +76,7 @@ def test_a_clean_run_passes() -> None:
     assert not failed(checks)
     assert all(check.passed for check in checks)
     summary = render_summary(checks)
-    assert summary.endswith("lab passed: 16 checks, 0 failed")
+    assert summary.endswith("lab passed: 17 checks, 0 failed")
     assert "PASS  TCP echo" in summary
 
 
@@ -91,6 +100,10 @@ def test_a_clean_run_passes() -> None:
         ({"daemon": None}, "every packet returned or counted as a drop"),
         ({"daemon": daemon_status(policy=0, inner_malformed=10)}, "daemon drops only by policy"),
         ({"sim": None}, "returns match what GWLB sent"),
+        ({"sim": sim_status(sent=101, unreturned=11)}, "daemon counted what GWLB sent"),
+        ({"sim": sim_status(received=89, unreturned=11)}, "daemon counted what GWLB sent"),
+        ({"sim": sim_status(endpoint_id="0x1")}, "daemon counted what GWLB sent"),
+        ({"daemon": {**daemon_status(), "tunnels": []}}, "daemon counted what GWLB sent"),
     ],
 )
 def test_each_problem_fails_its_check(overrides: dict[str, Any], failing: str) -> None:
@@ -113,7 +126,7 @@ def test_failure_details_say_what_went_wrong() -> None:
     assert "cookie 0x1" in checks["returns match what GWLB sent"].detail
     summary = render_summary(list(checks.values()))
     assert "FAIL  UDP echo" in summary
-    assert summary.endswith("lab FAILED: 16 checks, 2 failed")
+    assert summary.endswith("lab FAILED: 17 checks, 2 failed")
 
 
 def test_without_policy_denied_checks_are_skipped_and_nothing_may_be_lost() -> None:
@@ -148,3 +161,12 @@ def test_live_lines_show_every_party() -> None:
     )
     assert "(starting)" in starting
     assert "reflector" in starting
+
+
+def test_settled_waits_for_in_flight_packets_and_daemon_counters() -> None:
+    assert settled(sim_status(), daemon_status(), True)
+    assert not settled(sim_status(unreturned=12), daemon_status(), True)
+    lagging = {**daemon_status(), "counters": {"packets_in": 99, "packets_out": 90}}
+    assert not settled(sim_status(), lagging, True)
+    assert settled(sim_status(unreturned=0), None, False)
+    assert not settled(None, None, False)
