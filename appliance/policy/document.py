@@ -2,18 +2,13 @@
 
 The format is described in ``docs/policy.md``. Validation collects every problem
 (up to :data:`MAX_PROBLEMS`) instead of stopping at the first, each naming the
-field path; line numbers are found only when something is wrong, by composing the
-text again with YAML's node API (JSON is read by YAML too), so the fast path for a
-large valid document is a plain ``json.loads`` / libyaml load.
+field path and, through :mod:`appliance.policy.text`, its line.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any, TypeVar
-
-import yaml
 
 from appliance.policy.errors import PolicyError
 from appliance.policy.model import (
@@ -27,6 +22,7 @@ from appliance.policy.model import (
     Rule,
     Settings,
 )
+from appliance.policy.text import line_map, load_text, with_line
 from appliance.policy.values import (
     check_name,
     parse_cidr,
@@ -51,40 +47,6 @@ MAX_MATCH_VALUES = 10_000
 MAX_PROBLEMS = 50
 RESERVED_RULE_IDS = frozenset(("default", "no-policy", "mid-flow", "pending-domain"))
 """Rule ids the engine itself reports; a document may not use them."""
-
-_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class _Loader(_BaseLoader):  # type: ignore[misc]
-    """The safe loader (libyaml when available), refusing duplicate keys.
-
-    YAML and JSON parsers keep the last of two equal keys; in a policy that hides
-    mistakes (a second ``match:`` replacing the first), so it is an error here.
-    """
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[str] = set()
-        for key_node, _ in node.value:
-            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
-                if key_node.value in seen:
-                    raise yaml.constructor.ConstructorError(
-                        None, None, f"duplicate key {key_node.value!r}", key_node.start_mark
-                    )
-                seen.add(key_node.value)
-        mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
-        return mapping
-
-
-class _DuplicateKeyError(ValueError):
-    pass
-
-
-def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        raise _DuplicateKeyError
-    return result
-
 
 _TOP_KEYS = frozenset(("apiVersion", "version", "settings", "addressSets", "rules"))
 _SETTING_KEYS = frozenset(
@@ -122,68 +84,13 @@ def parse_document(text: str, *, source: str = "<policy>") -> PolicyDocument:
         raise PolicyError(
             f"{source}: document is {len(text)} characters, over the limit of {MAX_DOCUMENT_CHARS}"
         )
-    data = _load(text, source)
+    data = load_text(text, source)
     checker = _Checker(source)
     doc = checker.document(data)
     if checker.problems or doc is None:
-        lines = _line_map(text)
-        raise PolicyError(_with_line(path, msg, lines) for path, msg in checker.problems)
+        lines = line_map(text)
+        raise PolicyError(with_line(path, msg, lines) for path, msg in checker.problems)
     return doc
-
-
-def _load(text: str, source: str) -> object:
-    kind = "YAML"
-    if text.lstrip().startswith("{"):
-        kind = "JSON"
-        try:
-            return json.loads(text, object_pairs_hook=_unique_pairs)
-        except json.JSONDecodeError as exc:
-            raise PolicyError(f"{source} (line {exc.lineno}): invalid JSON: {exc.msg}") from exc
-        except _DuplicateKeyError:
-            pass  # JSON is YAML: the YAML loader below names the key and its line
-    try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - CSafeLoader or SafeLoader
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise PolicyError(f"{source}{where}: invalid {kind}: {exc.problem or exc}") from exc
-    except yaml.YAMLError as exc:
-        raise PolicyError(f"{source}: invalid {kind}: {exc}") from exc
-
-
-def _with_line(path: str, message: str, lines: dict[str, int]) -> str:
-    if not path:
-        return message
-    probe = path
-    while probe:
-        if probe in lines:
-            return f"{path} (line {lines[probe]}): {message}"
-        cut = max(probe.rfind("."), probe.rfind("["))
-        probe = probe[:cut] if cut > 0 else ""
-    return f"{path}: {message}"
-
-
-def _line_map(text: str) -> dict[str, int]:
-    """Map each field path to its 1-based line, using YAML's node tree (works for JSON too)."""
-    try:
-        root = yaml.compose(text, Loader=_Loader)
-    except yaml.YAMLError:
-        return {}
-    lines: dict[str, int] = {}
-    stack: list[tuple[str, yaml.Node]] = [("", root)] if root is not None else []
-    while stack:
-        path, node = stack.pop()
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                sub = f"{path}.{key.value}" if path else str(key.value)
-                lines[sub] = key.start_mark.line + 1
-                stack.append((sub, value))
-        elif isinstance(node, yaml.SequenceNode):
-            for index, item in enumerate(node.value):
-                sub = f"{path}[{index}]"
-                lines[sub] = item.start_mark.line + 1
-                stack.append((sub, item))
-    return lines
 
 
 class _Checker:
