@@ -2,7 +2,7 @@
 
 Modules, in the order data flows through them::
 
-    document.parse_document(text)  ->  model.PolicyDocument       (values.py parses scalars)
+    document.parse_document(text)  ->  model.PolicyDocument       (text.py, values.py)
     compiler.compile_policy(doc)   ->  matcher.CompiledPolicy     (intervals.py: range tables)
     CompiledPolicy.decide(verdict.FlowFacts) -> verdict.Decision  (explain.py says why)
     manager.PolicyManager: sources.py (file, SSM/S3, memory) + store.py (last good on disk)
