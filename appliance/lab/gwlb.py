@@ -5,7 +5,8 @@ What it plays (PROTOCOL.md, "What GWLB sends" and "What the appliance must send 
 - every inner packet belongs to a flow keyed direction-agnostically by its 5-tuple
   (and the GWLB endpoint), so both directions share one flow;
 - a flow gets a random 32-bit cookie, a random outer UDP source port and one
-  appliance (5-tuple stickiness), fixed for its life;
+  appliance (5-tuple stickiness), fixed for its life, which ends after GWLB's idle
+  timeout (TCP 350 s, everything else 120 s; see :meth:`GwlbSimulator.expire_idle`);
 - the packet goes out as IPv4/UDP to port 6081 with a 40-byte GENEVE header carrying the
   endpoint id, attachment id and the flow's cookie;
 - what an appliance returns must come from the appliance the flow was sent to, to the
@@ -22,8 +23,9 @@ from __future__ import annotations
 import enum
 import ipaddress
 import random
+import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +44,11 @@ from appliance.wire.inner import parse_inner
 STATUS_SCHEMA = "gwlbd.labsim/v1"
 SOURCE_PORTS = (1024, 65535)
 """Range the outer UDP source port of a flow is drawn from (inclusive)."""
+TCP_IDLE_TIMEOUT = 350.0
+"""GWLB's default idle timeout of TCP flows, seconds (PROTOCOL.md)."""
+IDLE_TIMEOUT = 120.0
+"""GWLB's idle timeout of every other flow, seconds."""
+_TCP = 6
 
 
 class Violation(enum.Enum):
@@ -78,6 +85,8 @@ class SimFlow:
     """Packed address of the appliance the flow is sent to."""
     header: bytes
     """The GENEVE header sent with every packet of the flow."""
+    last_seen: float = 0.0
+    """Clock time of the flow's last packet, either direction."""
     sent: int = 0
     returned: int = 0
     outstanding: dict[int, int] = field(default_factory=dict)
@@ -106,6 +115,8 @@ class SimCounters:
     expired: int = 0
     """Sent packets forgotten unreturned because a flow's memory was full or evicted."""
     flows_evicted: int = 0
+    flows_expired: int = 0
+    """Flows forgotten after their idle timeout (a later packet starts a new flow)."""
     violations: dict[str, int] = field(default_factory=lambda: {v.value: 0 for v in Violation})
 
 
@@ -144,6 +155,9 @@ class GwlbSimulator:
         rng: source of cookies and ports (seed it in tests).
         max_flows: flows remembered; the least recently created is evicted beyond it.
         max_outstanding: unreturned packets remembered per flow.
+        tcp_idle_timeout: seconds a TCP flow lives without packets.
+        idle_timeout: seconds any other flow lives without packets.
+        clock: monotonic seconds (injectable for tests).
     """
 
     def __init__(
@@ -157,6 +171,9 @@ class GwlbSimulator:
         rng: random.Random | None = None,
         max_flows: int = 100_000,
         max_outstanding: int = 4096,
+        tcp_idle_timeout: float = TCP_IDLE_TIMEOUT,
+        idle_timeout: float = IDLE_TIMEOUT,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not targets:
             raise ValueError("at least one appliance is needed")
@@ -172,6 +189,9 @@ class GwlbSimulator:
         self._rng = rng if rng is not None else random.SystemRandom()
         self._max_flows = max_flows
         self._max_outstanding = max_outstanding
+        self._tcp_idle_timeout = tcp_idle_timeout
+        self._idle_timeout = idle_timeout
+        self._clock = clock
 
     def flow_for(self, inner: bytes) -> SimFlow | None:
         """The flow of an inner IP packet, created on first sight.
@@ -192,7 +212,31 @@ class GwlbSimulator:
         flow = self.flows.get(key)
         if flow is None:
             flow = self._new_flow(key, protocol_type)
+        flow.last_seen = self._clock()
         return flow
+
+    def expire_idle(self) -> int:
+        """Forget flows idle longer than their timeout, as GWLB does; returns how many.
+
+        Their unreturned packets count as ``expired``; a later packet of the same
+        5-tuple starts a new flow with a new cookie.
+        """
+        now = self._clock()
+        idle = [
+            flow
+            for flow in self.flows.values()
+            if now - flow.last_seen
+            > (self._tcp_idle_timeout if flow.key[8] == _TCP else self._idle_timeout)
+        ]
+        for flow in idle:
+            self._forget(flow)
+        self.counters.flows_expired += len(idle)
+        return len(idle)
+
+    def _forget(self, flow: SimFlow) -> None:
+        del self.flows[flow.key]
+        del self.by_cookie[flow.cookie]
+        self.counters.expired += sum(flow.outstanding.values())
 
     def _new_flow(self, key: bytes, protocol_type: int) -> SimFlow:
         cookie = self._rng.getrandbits(32)
@@ -212,10 +256,8 @@ class GwlbSimulator:
             ),
         )
         if len(self.flows) >= self._max_flows:
-            oldest = self.flows.pop(next(iter(self.flows)))
-            del self.by_cookie[oldest.cookie]
+            self._forget(next(iter(self.flows.values())))
             self.counters.flows_evicted += 1
-            self.counters.expired += sum(oldest.outstanding.values())
         self.flows[key] = flow
         self.by_cookie[cookie] = flow
         return flow
@@ -322,6 +364,7 @@ class GwlbSimulator:
             "unreturned": self.unreturned,
             "expired": counters.expired,
             "flows_evicted": counters.flows_evicted,
+            "flows_expired": counters.flows_expired,
             "violations": dict(counters.violations),
             "recent_violations": list(self.recent_violations),
         }

@@ -51,7 +51,7 @@ from typing import Any
 from pyroute2 import IPRoute
 
 from appliance.lab.errors import SimulatorError
-from appliance.lab.gwlb import GwlbSimulator
+from appliance.lab.gwlb import IDLE_TIMEOUT, TCP_IDLE_TIMEOUT, GwlbSimulator
 from appliance.wire.geneve import GENEVE_PORT, MAX_DATAGRAM
 
 TUNSETIFF = 0x400454CA
@@ -312,6 +312,7 @@ class SimulatorProcess:
                     key.data()
                 now = time.monotonic()
                 if now >= next_publish:
+                    self.sim.expire_idle()
                     self._publish()
                     next_publish = now + self.status_interval
         finally:
@@ -345,6 +346,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--endpoint-id", type=_parse_id, default=0x0E1D00000000000A)
     parser.add_argument("--attachment-id", type=_parse_id, default=0)
     parser.add_argument("--vni", type=_parse_id, default=0)
+    parser.add_argument(
+        "--tcp-idle-timeout", type=float, default=TCP_IDLE_TIMEOUT, help="seconds (GWLB: 350)"
+    )
+    parser.add_argument(
+        "--idle-timeout", type=float, default=IDLE_TIMEOUT, help="non-TCP flows (GWLB: 120)"
+    )
     parser.add_argument("--status-file", type=Path, help="JSON status written here")
     parser.add_argument("--status-interval", type=float, default=0.5)
     parser.add_argument("--health-port", type=int, help="poll http://<appliance>:PORT/healthz")
@@ -362,6 +369,8 @@ def main(argv: list[str] | None = None) -> int:
             endpoint_id=args.endpoint_id,
             attachment_id=args.attachment_id,
             vni=args.vni,
+            tcp_idle_timeout=args.tcp_idle_timeout,
+            idle_timeout=args.idle_timeout,
         )
         tun_fd = open_tun(args.tun)
         setup_routing(args.tun, args.capture, args.table, args.mtu)

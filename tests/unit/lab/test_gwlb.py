@@ -206,3 +206,45 @@ def test_link_local_and_multicast_traffic_is_not_carried(sim: GwlbSimulator) -> 
     out = sim.encapsulate(v6)
     assert out is not None
     assert sim.check_return(bounce(out.datagram)) == ([], v6)
+
+
+def test_idle_flows_expire_after_gwlb_timeouts() -> None:
+    # GIVEN a UDP flow and a TCP flow at t=0
+    now = [0.0]
+    sim = GwlbSimulator(
+        address=SIM,
+        targets=[APPLIANCE],
+        endpoint_id=1,
+        rng=random.Random(4),
+        clock=lambda: now[0],
+    )
+    udp = sim.encapsulate(udp_packet(CLIENT, SERVER, 5000, 53))
+    tcp_inner = bytes(IP(src="198.18.1.10", dst="198.19.1.10") / TCP(sport=40000, dport=80))
+    tcp = sim.encapsulate(tcp_inner)
+    assert udp is not None
+    assert tcp is not None
+    # WHEN 120 s pass, THEN nothing expires yet; just after, the UDP flow does
+    now[0] = 120.0
+    assert sim.expire_idle() == 0
+    now[0] = 120.5
+    assert sim.expire_idle() == 1
+    assert sim.counters.flows_expired == 1
+    assert sim.counters.expired == 1  # its packet never came back
+    assert len(sim.flows) == 1
+    # a packet keeps the TCP flow alive; it expires 350 s after its last packet
+    tcp_returned = sim.check_return(bounce(tcp.datagram))
+    assert tcp_returned[0] == []
+    now[0] = 300.0
+    sim.encapsulate(tcp_inner)
+    now[0] = 650.0
+    assert sim.expire_idle() == 0
+    now[0] = 650.5
+    assert sim.expire_idle() == 1
+    assert not sim.flows
+    assert not sim.by_cookie
+    # a packet of an expired 5-tuple starts a new flow with its own cookie
+    again = sim.encapsulate(udp_packet(CLIENT, SERVER, 5000, 53))
+    assert again is not None
+    assert again.flow is not udp.flow
+    # a return for the forgotten flow's cookie is now unknown
+    assert sim.check_return(bounce(udp.datagram))[0] == [Violation.UNKNOWN_COOKIE]
