@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from appliance.policy.errors import PolicyError
 from appliance.policy.model import (
     API_VERSION,
+    DOMAIN_PROTOCOLS,
     ICMP_PROTOCOLS,
     PORT_PROTOCOLS,
     Cidr,
@@ -298,6 +299,9 @@ class _Checker:
             odd = [p for p in protocols if p not in PORT_PROTOCOLS]
             if key in field_values and odd:
                 self.fail(f"{path}.{key}", f"protocol {odd[0]} has no ports")
+        odd_domain = [p for p in protocols if p not in DOMAIN_PROTOCOLS]
+        if "domain" in field_values and odd_domain:
+            self.fail(f"{path}.domain", f"protocol {odd_domain[0]} carries no domain names")
         odd_icmp = [p for p in protocols if p not in ICMP_PROTOCOLS]
         if "icmpType" in field_values and odd_icmp:
             self.fail(f"{path}.icmpType", f"protocol {odd_icmp[0]} is not icmp or icmpv6")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from appliance.policy.matcher import DIMENSIONS, CompiledPolicy
-from appliance.policy.model import MidFlow
+from appliance.policy.model import DOMAIN_PROTOCOLS, MidFlow
 from appliance.policy.verdict import Action, Decision, FlowFacts
 
 _ACTION_NAMES = {Action.ALLOW: "allow", Action.DROP: "drop", Action.REJECT: "reject"}
@@ -81,7 +81,9 @@ def explain(policy: CompiledPolicy, facts: FlowFacts, domain: str | None = None)
         bit = 1 << index
         failed = [name for name in DIMENSIONS if not per_dimension[name] & bit]
         has_domain = not free["domain"] & bit
-        if has_domain and domain is None:
+        if has_domain and facts.protocol not in DOMAIN_PROTOCOLS:
+            failed.append("domain (only TCP and UDP carry names)")
+        elif has_domain and domain is None:
             if not failed:
                 notes.append(
                     f"rule {rule.id!r} matches on domain: the flow waits (up to "

@@ -32,7 +32,12 @@ from bisect import bisect_right
 from dataclasses import dataclass
 
 from appliance.policy.intervals import IntervalTable, SparseBits, decode_bits, encode_bits
-from appliance.policy.model import ICMP_PROTOCOLS, PORT_PROTOCOLS, MidFlow, Settings
+from appliance.policy.model import (
+    ICMP_PROTOCOLS,
+    PORT_PROTOCOLS,
+    MidFlow,
+    Settings,
+)
 from appliance.policy.verdict import Action, Decision, FlowFacts
 
 PENDING_DOMAIN = Decision(Action.ALLOW, "pending-domain", pending_domain=True)
@@ -184,7 +189,11 @@ class CompiledPolicy:
         return self._domain_rules != 0
 
     def candidates(self, facts: FlowFacts) -> int:
-        """Bitset of the rules whose non-domain conditions all accept ``facts``."""
+        """Bitset of the rules whose non-domain conditions all accept ``facts``.
+
+        Domain rules are left out for flows other than TCP and UDP
+        (:data:`~appliance.policy.model.DOMAIN_PROTOCOLS`), whose payloads name nothing.
+        """
         tables = self._v4 if facts.family == 4 else self._v6
         table = tables.src
         bits = table.values[bisect_right(table.starts, facts.src) - 1]
@@ -201,6 +210,8 @@ class CompiledPolicy:
             bits &= table.values[bisect_right(table.starts, facts.dport) - 1]
         else:
             bits &= self._ports_any
+        if protocol != 6 and protocol != 17:  # noqa: PLR1714 - faster than a set on this path
+            bits &= self._nondomain  # no name can be seen: domain rules cannot match
         if facts.icmp_type is not None and protocol in ICMP_PROTOCOLS:
             bits &= self._icmp.table.get(facts.icmp_type, self._icmp_any)
         else:

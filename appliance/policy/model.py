@@ -28,6 +28,9 @@ PORT_PROTOCOLS = frozenset((6, 17, 132, 136))
 """Protocols whose flows have ports: TCP, UDP, SCTP, UDP-Lite. Port matches apply only to them."""
 ICMP_PROTOCOLS = frozenset((1, 58))
 """ICMP and ICMPv6: ``icmpType`` matches apply only to them."""
+DOMAIN_PROTOCOLS = frozenset((6, 17))
+"""TCP and UDP: the only flows whose payloads name a domain (SNI, Host, DNS); others never
+match a ``domain`` condition (and so never wait for a name)."""
 
 
 class MidFlow(enum.Enum):

@@ -132,6 +132,7 @@ rules:
   - {id: a, action: drop, match: {icmpType: [300], protocol: tcp, endpoint: [0xZZ], port: 1}}
   - {id: b, action: drop, match: {domain: ["exa mple.com", "-a.com"], srcPort: "9-3", dst: []}}
   - just a string
+  - {id: c, action: drop, match: {domain: [a.com], protocol: [tcp, icmp]}}
 """
     found = problems(text)
     expected_prefixes = [
@@ -160,6 +161,7 @@ rules:
         "rules[3].match.domain[0] (line 11): 'exa mple.com' is not a domain name",
         "rules[3].match.domain[1] (line 11): '-a.com' is not a domain name",
         "rules[4] (line 12): expected a mapping, got a string",
+        "rules[5].match.domain (line 13): protocol 1 carries no domain names",
     ]
     assert len(found) == len(expected_prefixes), found
     for message, prefix in zip(sorted(found), sorted(expected_prefixes), strict=True):

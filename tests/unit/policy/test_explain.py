@@ -58,3 +58,10 @@ def test_domain_given_and_not_matching(policy: PolicyFactory, facts: Facts) -> N
     assert result.checks[0].failed == ("domain",)
     matched = explain(compiled, facts(), "A.example")
     assert matched.checks[0].matched
+
+
+def test_domain_rule_and_a_protocol_without_names(policy: PolicyFactory, facts: Facts) -> None:
+    compiled = policy("rules:\n  - {id: w, action: drop, match: {domain: [a.example]}}\n")
+    result = explain(compiled, facts(protocol=1, icmp_type=8))
+    assert result.decision.rule_id == "default"
+    assert result.checks[0].failed == ("domain (only TCP and UDP carry names)",)

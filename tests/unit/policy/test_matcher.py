@@ -259,3 +259,20 @@ def test_snapshot_survives_pickle(policy: PolicyFactory, facts: Facts) -> None:
         )
     assert copy.version == "t1"
     assert [r.id for r in copy.rules] == ["dns", "web", "blocked", "ssh"]
+
+
+def test_domain_rules_never_hold_flows_that_carry_no_names(
+    policy: PolicyFactory, facts: Facts
+) -> None:
+    compiled = policy(
+        """
+        settings: {defaultAction: drop}
+        rules:
+          - {id: web, action: allow, match: {domain: [example.com]}}
+          - {id: ping, action: allow, match: {protocol: icmp}}
+        """
+    )
+    ping = facts(protocol=1, icmp_type=8, dport=0)
+    assert compiled.decide(ping) == Decision(Action.ALLOW, "ping")
+    assert compiled.decide(facts(protocol=47)) == Decision(Action.DROP, "default")
+    assert compiled.decide(facts(protocol=17, dport=53)) is PENDING_DOMAIN

@@ -169,6 +169,8 @@ def reference(doc: PolicyDocument, f: FlowFacts, domain: str | None, mode: str) 
         if not conditions_hold(rule, doc, f):
             continue
         if rule.match.domains:
+            if f.protocol not in (6, 17):
+                continue  # only TCP and UDP payloads name a domain
             if mode == "new":
                 return Decision(Action.ALLOW, "pending-domain", pending_domain=True)
             if mode == "none" or domain is None:
