@@ -95,6 +95,17 @@ class TunRig:
         status: dict[str, Any] = self.admin.get("/status")
         return status
 
+    def settled(self, read: Callable[[dict[str, Any]], int]) -> int:
+        """A status value once two readings a stats interval apart agree."""
+        value = read(self.status())
+        for _ in range(50):
+            time.sleep(0.7)
+            again = read(self.status())
+            if again == value:
+                return value
+            value = again
+        raise AssertionError("status value never settled")
+
     def peer_counts(self) -> dict[str, Any]:
         counts: dict[str, Any] = json.loads((self.tmp / "peer.json").read_text())
         return counts
@@ -196,4 +207,10 @@ def route_back(tmp_path: Path) -> Iterator[TunRig]:
 @pytest.fixture
 def nat_egress(tmp_path: Path) -> Iterator[TunRig]:
     need_nft()
-    yield from build_rig(tmp_path, "nat-egress", with_server=False, with_internet=True)
+    yield from build_rig(
+        tmp_path,
+        "nat-egress",
+        with_server=False,
+        with_internet=True,
+        extra_args=("--deny-cidr", "198.18.21.0/24"),
+    )
