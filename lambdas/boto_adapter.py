@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from lambdas.actions import LifecycleAction, Result
 from lambdas.aws import Eni, GroupInstance, InstanceInfo, ParameterVersion, TargetHealth
@@ -43,8 +43,14 @@ INSTANCE_GONE_CODES = frozenset({"InvalidInstanceID.NotFound", "InvalidTarget"})
 CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5})
 
 
-def translate(operation: str, exc: ClientError) -> AwsCallError:
-    """Map a botocore ``ClientError`` to the service's error hierarchy."""
+def translate(operation: str, exc: ClientError | BotoCoreError) -> AwsCallError:
+    """Map a botocore error to the service's error hierarchy.
+
+    Errors raised before or instead of an answer (parameter validation, connection
+    failures) become a plain :class:`AwsCallError` named after the botocore class.
+    """
+    if not isinstance(exc, ClientError):
+        return AwsCallError(operation, type(exc).__name__, str(exc))
     error = exc.response.get("Error", {})
     code = str(error.get("Code", "Unknown"))
     message = str(error.get("Message", ""))
@@ -89,7 +95,7 @@ class Boto3Aws:
         """See :meth:`lambdas.aws.LifecycleAws.describe_instance`."""
         try:
             reply = self.ec2.describe_instances(InstanceIds=[instance_id])
-        except ClientError as exc:
+        except (ClientError, BotoCoreError) as exc:
             err = translate("DescribeInstances", exc)
             if isinstance(err, InstanceGoneError):
                 return None
@@ -116,7 +122,7 @@ class Boto3Aws:
             self.ec2.modify_instance_attribute(
                 InstanceId=instance_id, SourceDestCheck={"Value": enabled}
             )
-        except ClientError as exc:
+        except (ClientError, BotoCoreError) as exc:
             raise translate("ModifyInstanceAttribute", exc) from exc
 
     def set_eni_source_dest_check(self, eni_id: str, enabled: bool) -> None:
@@ -125,7 +131,7 @@ class Boto3Aws:
             self.ec2.modify_network_interface_attribute(
                 NetworkInterfaceId=eni_id, SourceDestCheck={"Value": enabled}
             )
-        except ClientError as exc:
+        except (ClientError, BotoCoreError) as exc:
             raise translate("ModifyNetworkInterfaceAttribute", exc) from exc
 
     def tag_instance(self, instance_id: str, tags: Mapping[str, str]) -> None:
@@ -134,7 +140,7 @@ class Boto3Aws:
             self.ec2.create_tags(
                 Resources=[instance_id], Tags=[{"Key": k, "Value": v} for k, v in tags.items()]
             )
-        except ClientError as exc:
+        except (ClientError, BotoCoreError) as exc:
             raise translate("CreateTags", exc) from exc
 
     def register_target(self, target_group_arn: str, instance_id: str) -> None:
@@ -143,7 +149,7 @@ class Boto3Aws:
             self.elbv2.register_targets(
                 TargetGroupArn=target_group_arn, Targets=[{"Id": instance_id}]
             )
-        except ClientError as exc:
+        except (ClientError, BotoCoreError) as exc:
             raise translate("RegisterTargets", exc) from exc
 
     def deregister_target(self, target_group_arn: str, instance_id: str) -> None:
@@ -152,7 +158,7 @@ class Boto3Aws:
             self.elbv2.deregister_targets(
                 TargetGroupArn=target_group_arn, Targets=[{"Id": instance_id}]
             )
-        except ClientError as exc:
+        except (ClientError, BotoCoreError) as exc:
             err = translate("DeregisterTargets", exc)
             if isinstance(err, InstanceGoneError):
                 return  # already gone from the group: nothing to drain
@@ -169,7 +175,7 @@ class Boto3Aws:
                 reply = self.elbv2.describe_target_health(
                     TargetGroupArn=target_group_arn, Targets=[{"Id": instance_id}]
                 )
-        except ClientError as exc:
+        except (ClientError, BotoCoreError) as exc:
             err = translate("DescribeTargetHealth", exc)
             if isinstance(err, InstanceGoneError):
                 return []
@@ -198,14 +204,14 @@ class Boto3Aws:
             self.autoscaling.complete_lifecycle_action(
                 LifecycleActionResult=result.value, **self._action_ref(action)
             )
-        except ClientError as exc:
+        except (ClientError, BotoCoreError) as exc:
             raise translate("CompleteLifecycleAction", exc) from exc
 
     def record_heartbeat(self, action: LifecycleAction) -> None:
         """See :meth:`lambdas.aws.LifecycleAws.record_heartbeat`."""
         try:
             self.autoscaling.record_lifecycle_action_heartbeat(**self._action_ref(action))
-        except ClientError as exc:
+        except (ClientError, BotoCoreError) as exc:
             raise translate("RecordLifecycleActionHeartbeat", exc) from exc
 
     def set_instance_unhealthy(self, instance_id: str) -> None:
@@ -214,14 +220,14 @@ class Boto3Aws:
             self.autoscaling.set_instance_health(
                 InstanceId=instance_id, HealthStatus="Unhealthy", ShouldRespectGracePeriod=True
             )
-        except ClientError as exc:
+        except (ClientError, BotoCoreError) as exc:
             raise translate("SetInstanceHealth", exc) from exc
 
     def group_instances(self, asg_name: str) -> list[GroupInstance]:
         """See :meth:`lambdas.aws.LifecycleAws.group_instances`."""
         try:
             reply = self.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[asg_name])
-        except ClientError as exc:
+        except (ClientError, BotoCoreError) as exc:
             raise translate("DescribeAutoScalingGroups", exc) from exc
         return [
             GroupInstance(str(i["InstanceId"]), str(i["LifecycleState"]), str(i["HealthStatus"]))
@@ -234,7 +240,7 @@ class Boto3Aws:
         selector = name if version is None else f"{name}:{version}"
         try:
             reply = self.ssm.get_parameter(Name=selector, WithDecryption=True)
-        except ClientError as exc:
+        except (ClientError, BotoCoreError) as exc:
             raise translate("GetParameter", exc) from exc
         p = reply["Parameter"]
         return ParameterVersion(name, str(p.get("Value", "")), int(p.get("Version", 0)))
@@ -243,7 +249,7 @@ class Boto3Aws:
         """See :meth:`lambdas.aws.LifecycleAws.label_parameter_version`."""
         try:
             self.ssm.label_parameter_version(Name=name, ParameterVersion=version, Labels=[label])
-        except ClientError as exc:
+        except (ClientError, BotoCoreError) as exc:
             raise translate("LabelParameterVersion", exc) from exc
 
     def send_command(self, asg_name: str, commands: Sequence[str], comment: str) -> str:
@@ -255,7 +261,7 @@ class Boto3Aws:
                 Parameters={"commands": list(commands)},
                 Comment=comment[:100],
             )
-        except ClientError as exc:
+        except (ClientError, BotoCoreError) as exc:
             raise translate("SendCommand", exc) from exc
         return str(reply["Command"].get("CommandId", ""))
 
@@ -263,7 +269,7 @@ class Boto3Aws:
         """See :meth:`lambdas.aws.LifecycleAws.publish_alert`."""
         try:
             self.sns.publish(TopicArn=topic_arn, Subject=subject[:100], Message=message)
-        except ClientError as exc:
+        except (ClientError, BotoCoreError) as exc:
             raise translate("Publish", exc) from exc
 
     def start_workflow(self, state_machine_arn: str, name: str, payload: dict[str, Any]) -> str:
@@ -272,7 +278,7 @@ class Boto3Aws:
             reply = self.sfn.start_execution(
                 stateMachineArn=state_machine_arn, name=name, input=json.dumps(payload)
             )
-        except ClientError as exc:
+        except (ClientError, BotoCoreError) as exc:
             err = translate("StartExecution", exc)
             if err.code == "ExecutionAlreadyExists":
                 return state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"

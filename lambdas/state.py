@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import boto3
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from lambdas.boto_adapter import CLIENT_CONFIG, translate
 from lambdas.records import (
@@ -103,7 +103,7 @@ class DynamoStateStore:
     def _get(self, pk: str) -> dict[str, Any] | None:
         try:
             reply = self._table.get_item(Key={"pk": pk}, ConsistentRead=True)
-        except ClientError as exc:
+        except (ClientError, BotoCoreError) as exc:
             raise translate("GetItem", exc) from exc
         item = reply.get("Item")
         return dict(item) if item else None
@@ -127,6 +127,8 @@ class DynamoStateStore:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
                 return False
+            raise translate("PutItem", exc) from exc
+        except BotoCoreError as exc:
             raise translate("PutItem", exc) from exc
         return True
 
@@ -197,7 +199,7 @@ class DynamoStateStore:
             kwargs["ExpressionAttributeValues"] = values
         try:
             self._table.update_item(**kwargs)
-        except ClientError as exc:
+        except (ClientError, BotoCoreError) as exc:
             raise translate("UpdateItem", exc) from exc
 
     def instances(self) -> list[InstanceRecord]:
@@ -207,7 +209,7 @@ class DynamoStateStore:
         while True:
             try:
                 reply = self._table.scan(ConsistentRead=True, **kwargs)
-            except ClientError as exc:
+            except (ClientError, BotoCoreError) as exc:
                 raise translate("Scan", exc) from exc
             for item in reply.get("Items", []):
                 if str(item.get("pk", "")).startswith(INSTANCE_PREFIX):
@@ -244,5 +246,5 @@ class DynamoStateStore:
         )
         try:
             self._table.put_item(Item=item)
-        except ClientError as exc:
+        except (ClientError, BotoCoreError) as exc:
             raise translate("PutItem", exc) from exc
