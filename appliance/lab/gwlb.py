@@ -186,6 +186,10 @@ class GwlbSimulator:
         self.flows: dict[bytes, SimFlow] = {}
         self.by_cookie: dict[int, SimFlow] = {}
         self.recent_violations: list[str] = []
+        self.per_target: dict[bytes, dict[str, int]] = {
+            t: {"sent": 0, "verified": 0} for t in self.targets
+        }
+        """Packets encapsulated for, and verified returns from, each appliance."""
         self._rng = rng if rng is not None else random.SystemRandom()
         self._max_flows = max_flows
         self._max_outstanding = max_outstanding
@@ -275,6 +279,7 @@ class GwlbSimulator:
             self.counters.expired += flow.outstanding.pop(oldest)
         flow.outstanding[digest] = flow.outstanding.get(digest, 0) + 1
         flow.sent += 1
+        self.per_target[flow.target]["sent"] += 1
         datagram = build_ipv4_udp(
             self.address, flow.target, flow.sport, GENEVE_PORT, flow.header + inner
         )
@@ -331,6 +336,7 @@ class GwlbSimulator:
             )
             return violations, None
         self.counters.verified += 1
+        self.per_target[outer.src]["verified"] += 1
         return [], inner
 
     def _record(self, violations: list[Violation], detail: str) -> None:
@@ -367,4 +373,8 @@ class GwlbSimulator:
             "flows_expired": counters.flows_expired,
             "violations": dict(counters.violations),
             "recent_violations": list(self.recent_violations),
+            "targets": [
+                {"address": str(ipaddress.ip_address(t)), **self.per_target[t]}
+                for t in self.targets
+            ],
         }

@@ -268,8 +268,10 @@ class Lab:
         self.topology.stop(proc)
 
     def snapshot(self) -> tuple[dict[str, Any] | None, ...]:
-        """Latest simulator, traffic and daemon (first appliance) documents."""
-        daemon = daemon_status(self.admin_sockets[0]) if self.with_policy else None
+        """Latest simulator, traffic and daemon documents (all appliances merged)."""
+        daemon = None
+        if self.with_policy:
+            daemon = report.merge_statuses([daemon_status(path) for path in self.admin_sockets])
         return (
             read_status(self.sim_status_file),
             read_status(self.traffic_status_file),

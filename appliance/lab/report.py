@@ -58,6 +58,35 @@ def _last_error(traffic: Document | None, key: str) -> str:
     return f" (last: {error})" if error else ""
 
 
+def merge_statuses(statuses: Sequence[Document | None]) -> dict[str, Any] | None:
+    """One ``/status``-like document for a fleet: counters and drops summed, tunnels and
+    workers listed together, the state of the first appliance that is not serving.
+
+    Returns:
+        None if any appliance gave no status (the fleet's counters would be incomplete).
+    """
+    if not statuses or any(status is None for status in statuses):
+        return None
+    present = [status for status in statuses if status is not None]
+    if len(present) == 1:
+        return dict(present[0])
+    counters: dict[str, int] = {}
+    drops: dict[str, int] = {}
+    for status in present:
+        for key, value in status.get("counters", {}).items():
+            counters[key] = counters.get(key, 0) + int(value or 0)
+        for key, value in status.get("drops", {}).items():
+            drops[key] = drops.get(key, 0) + int(value or 0)
+    states = [str(status.get("state")) for status in present]
+    return {
+        "state": next((s for s in states if s != "serving"), "serving"),
+        "counters": counters,
+        "drops": drops,
+        "tunnels": [t for status in present for t in status.get("tunnels", [])],
+        "workers": [w for status in present for w in status.get("workers", [])],
+    }
+
+
 def drops_total(daemon: Document | None) -> int:
     """Sum of the daemon's drops over every reason."""
     if daemon is None:
@@ -162,7 +191,7 @@ def _daemon_counters_check(sim: Document | None, daemon: Document | None) -> Che
     seen_in, seen_out = counters.get("packets_in"), counters.get("packets_out")
     endpoint = sim.get("endpoint_id")
     tunnels = [t for t in daemon.get("tunnels", []) if t.get("endpoint_id") == endpoint]
-    tunnel_in = tunnels[0].get("packets_in") if tunnels else None
+    tunnel_in = sum(int(t.get("packets_in") or 0) for t in tunnels) if tunnels else None
     detail = (
         f"GWLB sent {sent}, got back {received}; daemon in {seen_in}, out {seen_out}, "
         f"tunnel {endpoint} in {tunnel_in if tunnels else '(missing)'}"
@@ -215,7 +244,9 @@ def _sim_lines(sim: Document | None) -> list[str]:
         return ["gwlb-sim   (starting)"]
     violations = sum(int(v) for v in sim.get("violations", {}).values())
     targets = ", ".join(
-        f"{t.get('address')} {_health_word(t.get('healthy'))}" for t in sim.get("targets", [])
+        f"{t.get('address')} {_health_word(t.get('healthy'))} "
+        f"{t.get('verified', 0)}/{t.get('sent', 0)} back"
+        for t in sim.get("targets", [])
     )
     return [
         f"gwlb-sim   flows {sim.get('flows', 0)}  sent {sim.get('sent', 0)}  "

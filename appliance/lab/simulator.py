@@ -244,11 +244,8 @@ class SimulatorProcess:
         document["state"] = self.state
         document["pid"] = os.getpid()
         document["now"] = time.time()
-        document["targets"] = (
-            [t.as_json() for t in self.health.targets]
-            if self.health
-            else [{"address": socket.inet_ntoa(t), "healthy": None} for t in self.sim.targets]
-        )
+        for n, target in enumerate(document["targets"]):
+            target.update(self.health.targets[n].as_json() if self.health else {"healthy": None})
         return document
 
     def _publish(self) -> None:

@@ -14,7 +14,8 @@ import time
 import pytest
 from pyroute2 import netns
 
-from appliance.lab.layout import LabConfig
+from appliance.lab import report
+from appliance.lab.layout import Lab, LabConfig
 from appliance.lab.run import run_lab
 
 pytestmark = pytest.mark.netns
@@ -84,3 +85,27 @@ def test_a_signal_mid_run_removes_everything(sig: signal.Signals) -> None:
     # a summary if traffic had started, else the interruption notice
     assert proc.returncode in (0, 1, 130), output
     assert any(end in output for end in ("lab passed", "lab FAILED", "interrupted")), output
+
+
+def test_flows_spread_over_several_appliances() -> None:
+    # GIVEN a lab with three reflectors behind the simulated GWLB
+    prefix = f"gwlbd-labt{secrets.token_hex(2)}"
+    config = LabConfig(appliance="reflector", appliances=3, duration=2, prefix=prefix)
+    with Lab(config) as lab:
+        lab.build()
+        lab.start()
+        ready, detail = lab.wait_ready()
+        assert ready, detail
+        # WHEN traffic runs
+        lab.start_traffic()
+        assert lab.procs["traffic"].wait(timeout=60) == 0
+        sim, traffic, _ = lab.settle()
+    # THEN it all worked and every appliance carried some of it
+    checks = report.evaluate(
+        sim=sim, traffic=traffic, daemon=None, with_policy=False, ready=True, ready_detail=""
+    )
+    assert not report.failed(checks), report.render_summary(checks)
+    assert sim is not None
+    assert [t["address"] for t in sim["targets"]] == ["198.18.0.10", "198.18.0.11", "198.18.0.12"]
+    assert all(t["verified"] > 0 for t in sim["targets"])
+    assert _lab_namespaces(prefix) == []

@@ -73,6 +73,7 @@ def test_a_correct_return_is_verified_and_forwarded(sim: GwlbSimulator) -> None:
     assert forwarded == inner
     assert sim.counters.verified == 1
     assert sim.unreturned == 0
+    assert sim.status()["targets"] == [{"address": "198.18.0.10", "sent": 1, "verified": 1}]
     assert out.flow.returned == 1
 
 
@@ -148,6 +149,9 @@ def test_flows_spread_over_several_appliances_and_stick() -> None:
         assert out.target == back.target
         chosen[port] = out.target
     assert set(chosen.values()) == set(targets)
+    per_target = {t["address"]: t["sent"] for t in sim.status()["targets"]}
+    assert sum(per_target.values()) == 120
+    assert all(per_target[f"198.18.0.{10 + i}"] > 0 for i in range(3))
 
 
 def test_memory_is_bounded() -> None:

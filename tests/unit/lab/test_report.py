@@ -10,6 +10,7 @@ from appliance.lab.report import (
     Check,
     evaluate,
     failed,
+    merge_statuses,
     render_live,
     render_summary,
     settled,
@@ -27,7 +28,7 @@ def sim_status(**overrides: Any) -> dict[str, Any]:
         "flows": 7,
         "violations": {"source_port": 0, "header_changed": 0},
         "recent_violations": [],
-        "targets": [{"address": "198.18.0.10", "healthy": True}],
+        "targets": [{"address": "198.18.0.10", "healthy": True, "sent": 100, "verified": 90}],
     }
     status.update(overrides)
     return status
@@ -153,7 +154,7 @@ def test_live_lines_show_every_party() -> None:
     assert "icmp6 2/0" in text
     assert "denied     6 blocked, 0 got through" in text
     assert "verified 90" in text
-    assert "198.18.0.10 healthy" in text
+    assert "198.18.0.10 healthy 90/100 back" in text
     assert "gwlbd      serving  in 100  out 90" in text
     assert "policy=10" in text
     starting = "\n".join(
@@ -170,3 +171,25 @@ def test_settled_waits_for_in_flight_packets_and_daemon_counters() -> None:
     assert not settled(sim_status(), lagging, True)
     assert settled(sim_status(unreturned=0), None, False)
     assert not settled(None, None, False)
+
+
+def test_statuses_of_a_fleet_merge_into_one() -> None:
+    one = daemon_status()
+    two = {
+        "state": "draining",
+        "counters": {"packets_in": 5, "packets_out": 4},
+        "drops": {"policy": 1},
+        "tunnels": [{"endpoint_id": "0x0e1d00000000000a", "packets_in": 5}],
+    }
+    merged = merge_statuses([one, two])
+    assert merged is not None
+    assert merged["state"] == "draining"
+    assert merged["counters"] == {"packets_in": 105, "packets_out": 94}
+    assert merged["drops"] == {"policy": 11, "too_short": 0}
+    assert len(merged["tunnels"]) == 2
+    assert merge_statuses([one, None]) is None
+    assert merge_statuses([]) is None
+    assert merge_statuses([one]) == one
+    # the tunnel check adds the endpoint's packets over every appliance
+    sim = sim_status(sent=105, received=94, unreturned=11)
+    assert by_name(run(sim=sim, daemon=merged))["daemon counted what GWLB sent"].passed
