@@ -139,6 +139,10 @@ class LifecycleAws(Protocol):
         """One version of a parameter (the newest when ``version`` is None)."""
         ...
 
+    def read_object(self, bucket: str, key: str, limit: int) -> bytes:
+        """An S3 object's bytes, at most ``limit`` + 1 of them (so oversize is detectable)."""
+        ...
+
     def label_parameter_version(self, name: str, version: int, label: str) -> None:
         """Move ``label`` to ``version`` (``LabelParameterVersion``)."""
         ...

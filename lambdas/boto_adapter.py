@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from mypy_boto3_autoscaling import AutoScalingClient
     from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
+    from mypy_boto3_s3 import S3Client
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_ssm import SSMClient
     from mypy_boto3_stepfunctions import SFNClient
@@ -86,6 +87,7 @@ class Boto3Aws:
             "autoscaling", endpoint_url=endpoint_url, config=CLIENT_CONFIG
         )
         self.ssm: SSMClient = s.client("ssm", endpoint_url=endpoint_url, config=CLIENT_CONFIG)
+        self.s3: S3Client = s.client("s3", endpoint_url=endpoint_url, config=CLIENT_CONFIG)
         self.sns: SNSClient = s.client("sns", endpoint_url=endpoint_url, config=CLIENT_CONFIG)
         self.sfn: SFNClient = s.client(
             "stepfunctions", endpoint_url=endpoint_url, config=CLIENT_CONFIG
@@ -244,6 +246,15 @@ class Boto3Aws:
             raise translate("GetParameter", exc) from exc
         p = reply["Parameter"]
         return ParameterVersion(name, str(p.get("Value", "")), int(p.get("Version", 0)))
+
+    def read_object(self, bucket: str, key: str, limit: int) -> bytes:
+        """See :meth:`lambdas.aws.LifecycleAws.read_object`."""
+        try:
+            body = self.s3.get_object(Bucket=bucket, Key=key)["Body"]
+            data: bytes = body.read(limit + 1)
+        except (ClientError, BotoCoreError) as exc:
+            raise translate("GetObject", exc) from exc
+        return data
 
     def label_parameter_version(self, name: str, version: int, label: str) -> None:
         """See :meth:`lambdas.aws.LifecycleAws.label_parameter_version`."""

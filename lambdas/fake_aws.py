@@ -67,6 +67,7 @@ class FakeAws:
         self.waiting: dict[str, WaitingAction] = {}
         self.parameters: dict[str, list[str]] = {}
         self.labels: dict[str, dict[str, int]] = {}
+        self.objects: dict[tuple[str, str], bytes] = {}
         self.commands: list[dict[str, Any]] = []
         self.alerts: list[tuple[str, str, str]] = []
         self.workflows: dict[str, dict[str, Any]] = {}
@@ -277,6 +278,13 @@ class FakeAws:
             raise AwsCallError("GetParameter", "ParameterNotFound", name)
         number = version or len(versions)
         return ParameterVersion(name, versions[number - 1], number)
+
+    def read_object(self, bucket: str, key: str, limit: int) -> bytes:
+        """See :meth:`lambdas.aws.LifecycleAws.read_object`."""
+        self._call("GetObject", Bucket=bucket, Key=key)
+        if (bucket, key) not in self.objects:
+            raise AwsCallError("GetObject", "NoSuchKey", f"s3://{bucket}/{key}")
+        return self.objects[(bucket, key)][: limit + 1]
 
     def label_parameter_version(self, name: str, version: int, label: str) -> None:
         """See :meth:`lambdas.aws.LifecycleAws.label_parameter_version`."""

@@ -110,3 +110,39 @@ def test_duplicate_change_event_publishes_once(
     second = parameter_change.handler(change, context)
     assert first == second
     assert fake.operations().count("SendCommand") == 1
+
+
+def test_a_pointer_to_s3_is_followed_and_validated(
+    change: dict[str, Any], fake: FakeAws, rt: Runtime, context: LocalContext
+) -> None:
+    fake.objects[("gwlbd-policies", "2026-11-29.1.yaml")] = VALID.encode()
+    fake.add_parameter_version(PARAM, "s3://gwlbd-policies/2026-11-29.1.yaml")
+    result = parameter_change.handler(change, context)
+    assert (result["accepted"], result["label"]) == (True, "2026-11-29.1")
+    assert fake.operations()[:3] == ["GetParameter", "GetObject", "LabelParameterVersion"]
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("s3://gwlbd-policies/missing.yaml", "value: s3://gwlbd-policies/missing.yaml: GetObject"),
+        ("s3://just-a-bucket", "is not an s3://bucket/key pointer"),
+        ("s3://gwlbd-policies/invalid.yaml", "rules[0].match.dstPort[0] (line 5)"),
+        ("s3://gwlbd-policies/binary.bin", "not UTF-8 text"),
+    ],
+)
+def test_bad_pointers_and_objects_are_rejected(
+    change: dict[str, Any],
+    fake: FakeAws,
+    rt: Runtime,
+    context: LocalContext,
+    value: str,
+    problem: str,
+) -> None:
+    fake.objects[("gwlbd-policies", "invalid.yaml")] = INVALID.encode()
+    fake.objects[("gwlbd-policies", "binary.bin")] = b"\xff\xfe\x00policy"
+    fake.add_parameter_version(PARAM, value)
+    result = parameter_change.handler(change, context)
+    assert result["accepted"] is False
+    assert problem in result["problems"][0]
+    assert "LabelParameterVersion" not in fake.operations()
