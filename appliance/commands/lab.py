@@ -47,6 +47,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default="gwlbd",
         help="what sits behind the simulated GWLB: gwlbd (default) or a plain GENEVE reflector",
     )
+    parser.add_argument(
+        "--appliances",
+        type=int,
+        choices=range(1, 11),
+        default=1,
+        metavar="N",
+        help="appliances behind the GWLB, flows spread by 5-tuple (1-10, default 1)",
+    )
     parser.add_argument("--workers", type=int, default=1, help="gwlbd worker processes")
     parser.add_argument(
         "--health-port", type=int, default=8080, help="gwlbd health port inside the lab"
@@ -69,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         duration=duration,
         headless=args.headless,
         appliance=args.appliance,
+        appliances=args.appliances,
         workers=args.workers,
         health_port=args.health_port,
         startup_timeout=args.startup_timeout,

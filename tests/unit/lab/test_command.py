@@ -30,11 +30,15 @@ def test_headless_gets_a_default_duration(monkeypatch: pytest.MonkeyPatch) -> No
     assert args.handler(args) == 0
     assert seen[0].duration == lab_command.DEFAULT_HEADLESS_DURATION
     assert seen[0].headless
-    args = parse("--duration", "5", "--appliance", "reflector", "--workers", "2")
+    args = parse(
+        "--duration", "5", "--appliance", "reflector", "--workers", "2", "--appliances", "3"
+    )
     assert args.handler(args) == 0
     assert seen[1].duration == 5
     assert seen[1].appliance == "reflector"
     assert seen[1].workers == 2
+    assert seen[1].appliances == 3
+    assert seen[0].appliances == 1
     assert not seen[1].headless
     assert parse().duration is None
 
@@ -44,6 +48,8 @@ def test_bad_arguments_are_refused() -> None:
         parse("--duration", "0")
     with pytest.raises(SystemExit):
         parse("--appliance", "toaster")
+    with pytest.raises(SystemExit):
+        parse("--appliances", "0")
 
 
 def test_without_root_one_line_and_a_failure(monkeypatch: pytest.MonkeyPatch) -> None:
