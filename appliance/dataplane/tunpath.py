@@ -86,7 +86,16 @@ _SEND_FAILED = _DROPS.index(DropReason.SEND_FAILED)
 _MALFORMED = _DROPS.index(DropReason.INNER_MALFORMED)
 _GWLB_OPT1 = bytes.fromhex("01080102")
 """Class 0x0108, type 1 (endpoint id), length 2 words: the first option GWLB sends."""
-_FAST_PROTOCOLS = frozenset((6, 17, 132))
+_FAST_PROTOCOLS = frozenset((b"\x06", b"\x11", b"\x84"))
+"""TCP, UDP, SCTP: the protocols whose IPv4 key is ``protocol + bytes 12..24``."""
+# GWLB's 40-byte header + inner IPv4 header, from the start of the datagram: first byte
+# (Ver/OptLen), option 1 header, endpoint id, ver/IHL, flags/fragment, protocol, addresses
+# and ports (the layout of appliance.wire.flowkey).
+_DELIVER = struct.Struct(">B7x4s8s20xB5xHxc2x12s")
+# The same fields of an IPv4 packet the kernel sent out.
+_KERNEL = struct.Struct(">B5xHxc2x12s")
+_SENDER = struct.Struct(">H4s")
+_LOCAL = struct.Struct("4s")
 _REPLY = struct.Struct(">4s4sHHH")
 _NAME = struct.Struct("=H2s4s")
 """sockaddr_in: family in host order, port 0 (raw sockets ignore it), address."""
@@ -115,7 +124,14 @@ class Endpoint:
     """Packets read from ``gwo`` or ``gwi`` (the kernel sent them back out)."""
     out_bytes: int = 0
     write_failed: int = 0
-    fds: list[int] = field(default_factory=list)
+    eid: bytes = b""
+    """The endpoint id packed (8 bytes, big-endian), as flow keys start."""
+    write: Callable[[memoryview], int] = field(init=False)
+    """``gwi.write``, looked up once."""
+
+    def __post_init__(self) -> None:
+        self.eid = self.endpoint_id.to_bytes(8, "big")
+        self.write = self.gwi.write
 
 
 Notify = Callable[[str, int, str, str], None]
@@ -165,6 +181,11 @@ class TunPath:
         self._walk: list[bytes] = []
         self._cursor = 0
         self._next_guard = 0.0
+        self._views = [
+            self.batch.data[i * SLOT + _READ_AT : i * SLOT + _READ_AT + _READ_MAX]
+            for i in range(batch_size)
+        ]
+        """Where the kernel's packet of slot ``i`` is read."""
 
     # -- from the GWLB ---------------------------------------------------------------
 
@@ -185,24 +206,26 @@ class TunPath:
         routes = self.routes
         endpoints = self.endpoints
         drops = self.engine.drops
+        fast = _DELIVER.unpack_from
+        sender = _SENDER.unpack_from
+        local = _LOCAL.unpack_from
         for first, count in runs:
             for i in range(first, first + count):
                 b = i * SLOT + HEADROOM
                 size = lens[i * 16 + MSG_LEN_INDEX]
-                key: bytes | None
-                if data[b] == 8 and data[b + 8 : b + 12] == _GWLB_OPT1:
-                    hl = GWLB_HEADER_LENGTH
-                    eid = bytes(data[b + 12 : b + 20])
-                    proto = data[b + 49]
-                    if (
-                        data[b + 40] == 0x45
-                        and proto in _FAST_PROTOCOLS
-                        and not (data[b + 46] & 0x3F or data[b + 47])
-                    ):
-                        key = eid + bytes(data[b + 49 : b + 50]) + bytes(data[b + 52 : b + 64])
+                key: bytes | None = None
+                hl = GWLB_HEADER_LENGTH
+                eid = b""
+                if size >= _DELIVER.size:
+                    lead, opt1, eid, vihl, frag, proto, tup = fast(data, b)
+                    if lead == 8 and opt1 == _GWLB_OPT1:
+                        if vihl == 0x45 and proto in _FAST_PROTOCOLS and not frag & 0x3FFF:
+                            key = eid + proto + tup
+                        else:
+                            key = _slow_key(data, b + hl, b + size, int.from_bytes(eid, "big"))
                     else:
-                        key = _slow_key(data, b + hl, b + size, int.from_bytes(eid, "big"))
-                else:
+                        eid = b""
+                if not eid:
                     try:
                         header = parse_geneve(data, b, b + size)
                     except WireError:  # the engine allowed it, so this cannot happen
@@ -217,17 +240,16 @@ class TunPath:
                     if ep is None:
                         drops[_SEND_FAILED] += 1
                         continue
-                n = i * NAME_SIZE
-                c = i * CTRL_SIZE + PKTINFO_ADDR_AT
                 if key is not None:
+                    gport, gaddr = sender(names, i * NAME_SIZE + 2)
                     routes[key] = (
-                        bytes(data[b : b + hl]),
-                        bytes(names[n + 4 : n + 8]),
-                        (names[n + 2] << 8) | names[n + 3],
-                        bytes(ctrl[c : c + 4]),
+                        data[b : b + hl].tobytes(),
+                        gaddr,
+                        gport,
+                        local(ctrl, i * CTRL_SIZE + PKTINFO_ADDR_AT)[0],
                     )
                 try:
-                    ep.gwi.write(data[b + hl : b + size])
+                    ep.write(data[b + hl : b + size])
                 except OSError:
                     ep.write_failed += 1
                     drops[_SEND_FAILED] += 1
@@ -269,17 +291,18 @@ class TunPath:
         total = 0
         batch = self.batch
         size = batch.size
-        data = batch.data
+        lens = batch.rx_lens
+        views = self._views
         for _ in range(BATCHES_PER_DRAIN):
             n = 0
             owners: list[Endpoint] = []
             for device, ep in self._readers:
+                read = device.read_into
                 while n < size:
-                    start = n * SLOT + _READ_AT
-                    length = device.read_into(data[start : start + _READ_MAX])
+                    length = read(views[n])
                     if length <= 0:
                         break
-                    batch.rx_lens[n * 16 + MSG_LEN_INDEX] = length
+                    lens[n * 16 + MSG_LEN_INDEX] = length
                     owners.append(ep)
                     n += 1
                 if n == size:
@@ -299,10 +322,12 @@ class TunPath:
         batch = self.batch
         data = batch.data
         names = batch.names
+        lens = batch.rx_lens
         txl = batch.tx_lens
         entries = self.engine.table.entries
         routes = self.routes
         drops = self.engine.drops
+        fast = _KERNEL.unpack_from
         pack = _REPLY.pack_into
         name = _NAME.pack_into
         runs: list[tuple[int, int]] = []
@@ -310,13 +335,18 @@ class TunPath:
         out_bytes = 0
         for i in range(n):
             ep = owners[i]
-            length = batch.rx_lens[i * 16 + MSG_LEN_INDEX]
+            length = lens[i * 16 + MSG_LEN_INDEX]
             ep.out_packets += 1
             ep.out_bytes += length
             ep.last_packet = now
             p = i * SLOT + _READ_AT
-            eid = ep.endpoint_id.to_bytes(8, "big")
-            key = _kernel_key(data, p, p + length, eid, ep.endpoint_id)
+            key: bytes | None = None
+            if length >= _KERNEL.size:
+                vihl, frag, proto, tup = fast(data, p)
+                if vihl == 0x45 and proto in _FAST_PROTOCOLS and not frag & 0x3FFF:
+                    key = ep.eid + proto + tup
+            if key is None:
+                key = _slow_key(data, p, p + length, ep.endpoint_id)
             route = None
             half = None
             if key is not None:
@@ -345,7 +375,7 @@ class TunPath:
             hl = len(header)
             b = i * SLOT + HEADROOM
             if hl != GWLB_HEADER_LENGTH:  # rare: move the packet to fit the header
-                data[b + hl : b + hl + length] = bytes(data[p : p + length])
+                data[b + hl : b + hl + length] = data[p : p + length].tobytes()
             data[b : b + hl] = header
             size = hl + length
             pack(data, i * SLOT + HEADER_AT + 12, local, gaddr, gport, GENEVE_PORT, size + 8)
@@ -438,15 +468,6 @@ def _slow_key(data: memoryview, start: int, end: int, endpoint_id: int) -> bytes
         return flow_key(endpoint_id, parse_inner(data, start, end, ethertype))
     except WireError:
         return None
-
-
-def _kernel_key(data: memoryview, p: int, end: int, eid: bytes, endpoint_id: int) -> bytes | None:
-    """Directional key of a packet the kernel sent out of an endpoint's device."""
-    if end - p >= 24 and data[p] == 0x45:
-        proto = data[p + 9]
-        if proto in _FAST_PROTOCOLS and not (data[p + 6] & 0x3F or data[p + 7]):
-            return eid + bytes(data[p + 9 : p + 10]) + bytes(data[p + 12 : p + 24])
-    return _slow_key(data, p, end, endpoint_id)
 
 
 def open_tun_path(
