@@ -8,7 +8,7 @@ user guide, "Deregistration delay"). The workflow waits for whichever comes firs
 from __future__ import annotations
 
 from lambdas.actions import Plan, Result
-from lambdas.launch import heartbeat_if_due
+from lambdas.hook import heartbeat_if_due
 from lambdas.records import InstanceState
 from lambdas.runtime import Runtime
 from lambdas.workflow import WorkflowState

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from lambdas.actions import Plan, Result
 from lambdas.aws import InstanceInfo, LifecycleAws
-from lambdas.errors import ActionGoneError, InstanceGoneError
+from lambdas.errors import InstanceGoneError
+from lambdas.hook import heartbeat_if_due
 from lambdas.records import InstanceState
 from lambdas.runtime import Runtime
 from lambdas.workflow import WorkflowState
@@ -80,20 +81,6 @@ def begin_launch(rt: Runtime, st: WorkflowState) -> WorkflowState:
             "wait_seconds": rt.settings.poll_interval,
         }
     )
-
-
-def heartbeat_if_due(rt: Runtime, st: WorkflowState, now: float) -> WorkflowState:
-    """Heartbeat the hook when due; an action that is gone ends the workflow."""
-    if now < st.next_heartbeat:
-        return st
-    try:
-        rt.aws.record_heartbeat(st.action)
-    except ActionGoneError:
-        return st.done(
-            st.action.failure_result(),
-            "lifecycle action no longer active (completed elsewhere or its hook timed out)",
-        )
-    return st.model_copy(update={"next_heartbeat": now + rt.settings.heartbeat_interval})
 
 
 def check_launch(rt: Runtime, st: WorkflowState) -> WorkflowState:

@@ -207,3 +207,48 @@ def test_throttling_that_never_stops_abandons_the_launch(
     record = rt.state.get_instance(INSTANCE)
     assert record is not None
     assert record.reason == reason
+
+
+def test_instance_gone_before_begin_is_abandoned_without_registering(
+    launch_event: dict[str, Any],
+    fake: FakeAws,
+    rt: Runtime,
+    workflow: LocalWorkflow,
+    context: LocalContext,
+) -> None:
+    fake.instances[INSTANCE].state = "shutting-down"  # e.g. a spot interruption
+    run = workflow.run(start(launch_event, fake, context))
+    assert fake.operations() == [
+        "StartExecution",
+        "DescribeInstances",
+        "DeregisterTargets",  # harmless cleanup: it was never registered
+        "CompleteLifecycleAction",
+    ]
+    assert run.visited == ["Begin", "Decided", "Finish"]
+    assert completions(fake) == [{"Ref": TOKEN, "Result": "ABANDON"}]
+    assert run.output["finished"]["completed"]["reason"] == (
+        f"instance {INSTANCE} terminated before it could be prepared"
+    )
+
+
+def test_failing_health_check_is_named_in_the_reason(
+    monkeypatch: pytest.MonkeyPatch,
+    launch_event: dict[str, Any],
+    fake: FakeAws,
+    rt: Runtime,
+    workflow: LocalWorkflow,
+    context: LocalContext,
+) -> None:
+    # GIVEN gwlbd answers 503 on its health endpoint: the target turns unhealthy
+    real_register = fake.register_target
+
+    def register_unhealthy(tg: str, instance_id: str) -> None:
+        real_register(tg, instance_id)
+        fake.set_target(tg, instance_id, "unhealthy")
+
+    monkeypatch.setattr(fake, "register_target", register_unhealthy)
+    run = workflow.run(start(launch_event, fake, context))
+    assert run.output["finished"]["completed"]["reason"] == (
+        "not healthy within 300s (last state unhealthy: Target.FailedHealthChecks)"
+    )
+    assert completions(fake) == [{"Ref": TOKEN, "Result": "ABANDON"}]
