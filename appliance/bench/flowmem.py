@@ -1,98 +1,100 @@
-"""Flow memory: how many bytes of RSS a subject grows by per flow it holds (pure).
+"""Memory per flow: RSS growth of one worker's engine holding N concurrent flows.
 
-The runner fills a gwlbd subject with many distinct flows (one packet each; a few
-passes if a loaded subject dropped some of the first pass), reads
-``flows_active`` from its ``/status`` and the RSS of its process tree before and after,
-and records a :class:`MemorySample`. Issue #2's target is <= 500 bytes per flow at
-1,000,000 flows.
+The flows go through the real packet path (batch buffers, the engine's parser,
+the flow table and the policy), not a synthetic insert, so the figure includes
+everything a worker keeps per flow. Runs in a fresh interpreter so nothing else
+inflates the heap; reports bytes per flow as RSS growth divided by flows held.
 """
 
 from __future__ import annotations
 
-import statistics
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+import gc
+import json
+import os
+import struct
+import subprocess
+import sys
+import time
 from typing import Any
 
-from appliance.bench.results import GeneratorResult
+from appliance.dataplane.batch import Batch
+from appliance.dataplane.engine import Engine
+from appliance.flows.table import TableLimits
+from appliance.policy.static import StaticPolicy
+from appliance.wire.geneve import build_geneve
+
+_PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
-@dataclass(frozen=True, slots=True)
-class MemorySample:
-    """One flow-memory measurement of one subject."""
-
-    subject: str
-    repetition: int
-    flows_before: int
-    """``flows_active`` from ``/status`` before the fill."""
-    flows_after: int
-    """``flows_active`` after the fill, once it stopped changing."""
-    rss_before: int
-    """RSS of the subject's process tree before the fill, bytes."""
-    rss_after: int
-    results: tuple[GeneratorResult, ...]
-    """The fill passes (one packet per flow each), verified like every other run."""
-
-    @property
-    def flows_added(self) -> int:
-        """Flows the subject gained."""
-        return self.flows_after - self.flows_before
-
-    @property
-    def bytes_per_flow(self) -> float | None:
-        """RSS growth per added flow (None when no flow was added)."""
-        if self.flows_added <= 0:
-            return None
-        return (self.rss_after - self.rss_before) / self.flows_added
+def rss_bytes() -> int:
+    """Resident set size of this process."""
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * _PAGE
 
 
-def flows_active(status: Mapping[str, Any]) -> int:
-    """``counters.flows_active`` of a ``gwlbd.status/v1`` document.
-
-    Raises:
-        ValueError: the document has no such integer.
-    """
-    counters = status.get("counters")
-    value = counters.get("flows_active") if isinstance(counters, Mapping) else None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError("status document has no integer counters.flows_active")
-    return value
-
-
-def memory_doc(samples: Sequence[MemorySample]) -> dict[str, Any]:
-    """subject -> flows held, RSS growth and median bytes per flow, plus each sample."""
-    out: dict[str, Any] = {}
-    for subject in dict.fromkeys(s.subject for s in samples):
-        mine = [s for s in samples if s.subject == subject]
-        per_flow = [b for s in mine if (b := s.bytes_per_flow) is not None]
-        out[subject] = {
-            "flows_added": statistics.median(s.flows_added for s in mine),
-            "rss_growth_bytes": statistics.median(s.rss_after - s.rss_before for s in mine),
-            "bytes_per_flow": statistics.median(per_flow) if per_flow else None,
-            "samples": [
-                {
-                    "repetition": s.repetition,
-                    "flows_before": s.flows_before,
-                    "flows_after": s.flows_after,
-                    "rss_before": s.rss_before,
-                    "rss_after": s.rss_after,
-                    "bytes_per_flow": s.bytes_per_flow,
-                    "passes": [asdict(r) for r in s.results],
-                }
-                for s in mine
-            ],
-        }
-    return out
-
-
-def memory_lines(doc: Mapping[str, Any]) -> list[str]:
-    """One text line per subject for the report table."""
-    lines = []
-    for subject, m in doc.items():
-        per_flow = m["bytes_per_flow"]
-        lines.append(
-            f"flow memory: {subject} held {m['flows_added']:,.0f} more flows, RSS "
-            f"+{m['rss_growth_bytes'] / 2**20:,.1f} MiB = "
-            + (f"{per_flow:,.0f} bytes per flow" if per_flow is not None else "n/a")
+def _template() -> bytearray:
+    inner = bytearray(
+        struct.pack(
+            "!BBHHHBBH4s4sHHHH",
+            0x45, 0, 20 + 8 + 32, 0, 0x4000, 64, 17, 0,
+            bytes([198, 18, 0, 0]), bytes([198, 19, 1, 1]),
+            0, 443, 8 + 32, 0,
         )
-    return lines
+        + bytes(32)
+    )  # fmt: skip
+    header = build_geneve(endpoint_id=0x0123456789ABCDEF, attachment_id=0, cookie=1)
+    return bytearray(header) + inner
+
+
+def measure(flows: int) -> dict[str, Any]:
+    """Feed ``flows`` distinct UDP flows through an engine; return RSS figures."""
+    engine = Engine(
+        StaticPolicy(["198.19.9.0/24"]),
+        gwlb_cidrs=["198.18.0.0/24"],
+        limits=TableLimits(max_flows=flows + 1),
+    )
+    batch = Batch(64)
+    packet = _template()
+    src, sport = bytes([198, 18, 0, 1]), 5000
+    gc.collect()
+    before = rss_bytes()
+    started = time.perf_counter()
+    done = 0
+    now = time.time()
+    while done < flows:
+        n = min(batch.size, flows - done)
+        for i in range(n):
+            flow = done + i
+            # inner source address (3 bytes of host part) and source port make each flow unique
+            packet[40 + 13 : 40 + 16] = (flow >> 8).to_bytes(3, "big")
+            packet[40 + 20 : 40 + 22] = (1024 + (flow & 0xFF)).to_bytes(2, "big")
+            batch.fill(i, bytes(packet), src, sport, bytes([198, 18, 0, 2]))
+        engine.process(batch, n, now)
+        done += n
+    elapsed = time.perf_counter() - started
+    gc.collect()
+    after = rss_bytes()
+    held = len(engine.table)
+    return {
+        "flows": held,
+        "rss_before_mb": round(before / 2**20, 1),
+        "rss_after_mb": round(after / 2**20, 1),
+        "bytes_per_flow": round((after - before) / held, 1),
+        "insert_rate_per_s": round(held / elapsed),
+    }
+
+
+def run(flows: int = 1_000_000) -> dict[str, Any]:
+    """Measure in a fresh interpreter (so the caller's heap does not count)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "appliance.bench.flowmem", str(flows)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    result: dict[str, Any] = json.loads(out)
+    return result
+
+
+if __name__ == "__main__":
+    print(json.dumps(measure(int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000)))

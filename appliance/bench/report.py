@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from appliance.bench.flowmem import MemorySample, memory_doc, memory_lines
+from appliance.bench.flow_fill import MemorySample, memory_doc, memory_lines
 from appliance.bench.results import GeneratorResult
 
 PHASES = ("max", "fixed", "latency")
@@ -198,7 +198,8 @@ def generator_check(summary: Mapping[str, Mapping[str, Stat]], baseline: str) ->
     if saturated:
         verdict = (
             f"the generator offered {offered:,.0f} pps, {headroom:.2f}x what the baseline "
-            f"returned ({delivered:,.0f} pps): the baseline, not the generator, set its figure"
+            f"returned while it was sending ({delivered:,.0f} pps; the rest queued or was "
+            "dropped): the baseline, not the generator, set its figure"
         )
     else:
         verdict = (

@@ -30,7 +30,7 @@ from pyroute2 import netns
 from appliance.bench import cpu, machine, memory
 from appliance.bench.build import build
 from appliance.bench.errors import BenchError, SubjectError
-from appliance.bench.flowmem import MemorySample, flows_active
+from appliance.bench.flow_fill import MemorySample, flows_active
 from appliance.bench.generator import GENERATOR_ADDR, SUBJECT_ADDR, Generator
 from appliance.bench.report import PhaseSample, build_report
 from appliance.bench.results import GeneratorResult

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from appliance.bench import report
-from appliance.bench.flowmem import MemorySample
+from appliance.bench.flow_fill import MemorySample
 from appliance.bench.report import PhaseSample
 from appliance.bench.results import parse_generator_output
 

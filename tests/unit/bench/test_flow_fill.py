@@ -9,7 +9,7 @@ import pytest
 
 from appliance.bench import memory
 from appliance.bench.errors import BenchError
-from appliance.bench.flowmem import MemorySample, flows_active, memory_doc, memory_lines
+from appliance.bench.flow_fill import MemorySample, flows_active, memory_doc, memory_lines
 from appliance.bench.results import parse_generator_output
 
 from .conftest import GOLDEN
