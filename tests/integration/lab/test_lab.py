@@ -16,6 +16,7 @@ from pyroute2 import netns
 
 from appliance.lab import report
 from appliance.lab.layout import Lab, LabConfig
+from appliance.lab.netns import stale_namespaces
 from appliance.lab.run import run_lab
 
 pytestmark = pytest.mark.netns
@@ -29,16 +30,23 @@ def _lab_namespaces(prefix: str) -> list[str]:
     importlib.util.find_spec("appliance.commands.run") is None,
     reason="gwlbd run (appliance.commands.run) is not in this build yet",
 )
-def test_headless_lab_passes_against_gwlbd() -> None:
-    prefix = f"gwlbd-labt{secrets.token_hex(2)}"
-    out = io.StringIO()
-    status = run_lab(LabConfig(headless=True, duration=5, prefix=prefix), out)
-    summary = out.getvalue()
-    assert status == 0, summary
+def test_gwlbd_lab_headless_passes_against_the_daemon() -> None:
+    # WHEN the README's lab command runs headless
+    result = subprocess.run(
+        [sys.executable, "-m", "appliance.cli", "lab", "--headless", "--duration", "5"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    summary = result.stdout + result.stderr
+    # THEN every check passed, including the denied ones, and nothing is left behind
+    assert result.returncode == 0, summary
     assert "lab passed" in summary
     assert "FAIL" not in summary
     assert "PASS  denied TCP blocked" in summary
-    assert _lab_namespaces(prefix) == []
+    assert "PASS  daemon counted what GWLB sent" in summary
+    assert stale_namespaces("gwlbd-lab") == []
 
 
 def test_headless_lab_with_the_reflector_passes_and_leaves_nothing() -> None:
