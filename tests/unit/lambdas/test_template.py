@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 from cfnlint.decode import decode  # type: ignore[import-untyped]
 
+from appliance.config import ENV_PREFIX, FIELDS
 from lambdas import env
+from lambdas.policy_publish import validate
 from lambdas.steps import STEPS
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -168,3 +170,28 @@ def test_workflow_tasks_call_known_steps_of_the_substituted_function(
             "Next": "Check",
         }
     ]
+
+
+def test_initial_policy_parameter_is_a_valid_policy(template: dict[str, Any]) -> None:
+    value = template["Resources"]["PolicyParameter"]["Properties"]["Value"]
+    assert validate(str(value), "template") == ("initial", [])
+
+
+def test_user_data_runs_gwlbd_with_settings_the_daemon_reads(template: dict[str, Any]) -> None:
+    data = template["Resources"]["LaunchTemplate"]["Properties"]["LaunchTemplateData"]
+    script = data["UserData"]["Fn::Base64"]["Fn::Sub"][0]
+    assert "ExecStart=/opt/gwlbd/bin/gwlbd run" in script
+    assert "systemctl enable --now gwlbd.service" in script
+    set_vars = {
+        line.split("=", 2)[1]
+        for line in script.splitlines()
+        if line.startswith("Environment=GWLBD_")
+    }
+    assert set_vars == {
+        "GWLBD_GWLB_CIDRS",
+        "GWLBD_HEALTH_PORT",
+        "GWLBD_POLICY_SSM_PARAMETER",
+        "GWLBD_POLICY_SSM_LABEL",
+    }
+    known = {ENV_PREFIX + f.name.upper() for f in FIELDS}
+    assert set_vars <= known
