@@ -33,6 +33,13 @@ class GeneratorSettings(Protocol):
     def drain_s(self) -> float: ...
     @property
     def quiet_s(self) -> float: ...
+    @property
+    def nice(self) -> int: ...
+
+
+def nice_prefix(nice: int) -> list[str]:
+    """``nice -n N`` to put in front of a command (nothing for 0)."""
+    return ["nice", "-n", str(nice)] if nice else []
 
 
 class Generator:
@@ -46,6 +53,7 @@ class Generator:
     def _base(self, flows: int | None = None) -> list[str]:
         c = self.config
         return [
+            *nice_prefix(c.nice),
             str(self.binary),
             "--src", GENERATOR_ADDR,
             "--dst", SUBJECT_ADDR,

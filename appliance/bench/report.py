@@ -314,7 +314,8 @@ def render_table(report: Mapping[str, Any]) -> str:
         f"{machine['kernel']}, Python {machine['python']}, load {machine['load_average']}",
         f"{config['repetitions']} repetitions (medians), {config['duration_s']} s per phase, "
         f"{config['flows']} flows, {config['inner_size']}-byte inner packets; "
-        "ratios are to the baseline in this run",
+        "ratios are to the baseline in this run"
+        + (f"; generator and subjects at nice {config['nice']}" if config.get("nice") else ""),
         "",
     ]
     header = ["metric", *subjects]

@@ -31,7 +31,7 @@ from appliance.bench import cpu, machine, memory
 from appliance.bench.build import build
 from appliance.bench.errors import BenchError, SubjectError
 from appliance.bench.flow_fill import MemorySample, flows_active
-from appliance.bench.generator import GENERATOR_ADDR, SUBJECT_ADDR, Generator
+from appliance.bench.generator import GENERATOR_ADDR, SUBJECT_ADDR, Generator, nice_prefix
 from appliance.bench.report import PhaseSample, build_report
 from appliance.bench.results import GeneratorResult
 from appliance.bench.subjects import BASELINE, Endpoints, Subject
@@ -77,6 +77,9 @@ class BenchConfig:
     """Offered rate of the flow fill (one packet per flow per pass)."""
     memory_passes: int = 3
     """Most fill passes: another pass runs while fewer than 99% of the flows exist."""
+    nice: int = 0
+    """Scheduling niceness of the generator and the subjects (negative: ahead of other
+    work on a shared machine; the same for every subject, so comparisons stay fair)."""
 
     def check(self) -> None:
         """Raise :class:`BenchError` naming the first unusable setting."""
@@ -95,6 +98,7 @@ class BenchConfig:
             ("memory_flows", 0 <= self.memory_flows <= 16_000_000),
             ("memory_rate", 1 <= self.memory_rate_pps <= 100_000_000),
             ("memory_passes", 1 <= self.memory_passes <= 10),
+            ("nice", -20 <= self.nice <= 19),
         )
         for name, ok in checks:
             if not ok:
@@ -168,7 +172,7 @@ class _Run:
         with log.open("wb") as out:
             proc = self.topo.start(
                 self.subject_ns,
-                subject.argv(endpoints, str(self.reflector)),
+                [*nice_prefix(self.config.nice), *subject.argv(endpoints, str(self.reflector))],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

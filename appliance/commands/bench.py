@@ -54,6 +54,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     add("--memory-rate", type=float, default=_DEFAULTS.memory_rate_pps, help="flow fill pps")
     add("--memory-passes", type=int, default=_DEFAULTS.memory_passes, help="most fill passes")
+    add(
+        "--nice",
+        type=int,
+        default=_DEFAULTS.nice,
+        help="niceness of generator and subjects (e.g. -10 on a shared machine)",
+    )
     add("--ready-timeout", type=float, default=_DEFAULTS.ready_timeout_s, help="seconds")
     add(
         "--gwlbd",
@@ -95,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
         memory_flows=args.memory_flows,
         memory_rate_pps=args.memory_rate,
         memory_passes=args.memory_passes,
+        nice=args.nice,
     )
     try:
         subjects = subject_set(

@@ -6,6 +6,7 @@ import pytest
 
 from appliance.bench import machine
 from appliance.bench.errors import BenchError
+from appliance.bench.generator import nice_prefix
 from appliance.bench.runner import BenchConfig, rotated
 from appliance.bench.subjects import subject_set
 
@@ -46,6 +47,8 @@ def test_default_config_is_the_issue_spec() -> None:
         BenchConfig(flows=20_000),
         BenchConfig(inner_size=64),
         BenchConfig(quiet_s=0.0),
+        BenchConfig(nice=-21),
+        BenchConfig(memory_passes=0),
         BenchConfig(batch=1000),
         BenchConfig(fixed_rate_pps=0),
     ],
@@ -62,3 +65,8 @@ def test_rotation_gives_every_subject_every_position() -> None:
     assert orders[1] == ["gwlbd-w1", "gwlbd-w2", "baseline"]
     assert {o[0] for o in orders} == {"baseline", "gwlbd-w1", "gwlbd-w2"}
     assert rotated(subjects, 3) == rotated(subjects, 0)
+
+
+def test_nice_prefix() -> None:
+    assert nice_prefix(0) == []
+    assert nice_prefix(-10) == ["nice", "-n", "-10"]
