@@ -7,9 +7,9 @@ import sys
 from collections.abc import Sequence
 
 from appliance import __version__
-from appliance.commands import bench, install, lab, run, status
+from appliance.commands import bench, install, lab, policy, run, status
 
-COMMANDS = (run, status, lab, bench, install)
+COMMANDS = (run, status, policy, lab, bench, install)
 """Modules that each add their subcommands with ``register(subparsers)``."""
 
 

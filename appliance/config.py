@@ -161,6 +161,21 @@ FIELDS: tuple[Field, ...] = (
     Field("policy_poll_seconds", _float_range(1, 3600), 30.0, "policy source poll interval"),
     Field("state_dir", _text, "/var/lib/gwlbd", "where the last good policy is kept"),
     Field(
+        "flow_log",
+        _optional_text,
+        None,
+        "EVE flow log: a file path, or - for standard output (off when unset)",
+    ),
+    Field(
+        "flow_log_scope",
+        _choice("all", "flagged"),
+        "all",
+        "flows logged when they end: all, or only rules with log: true (denied flows always)",
+    ),
+    Field("flow_log_rate", _float_range(1, 1_000_000), 1000.0, "flow log records per second"),
+    Field("flow_log_max_bytes", _int_range(1 << 20, 1 << 40), 100 << 20, "rotate the flow log at"),
+    Field("flow_log_backups", _int_range(0, 100), 5, "rotated flow log files kept"),
+    Field(
         "no_policy",
         _choice("fail-open", "fail-closed"),
         "fail-open",
@@ -222,6 +237,11 @@ class Config:
     policy_ssm_label: str | None
     policy_poll_seconds: float
     state_dir: str
+    flow_log: str | None
+    flow_log_scope: str
+    flow_log_rate: float
+    flow_log_max_bytes: int
+    flow_log_backups: int
     no_policy: str
     tcp_timeout: float
     other_timeout: float

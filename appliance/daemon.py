@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -20,7 +21,11 @@ from appliance import logs
 from appliance.config import Config
 from appliance.control.http import ControlServer, ControlSettings
 from appliance.errors import ApplianceError, ConfigError
+from appliance.flowlog import FlowLogError, FlowLogWriter, open_flow_log
+from appliance.policy.manager import PolicyManager
+from appliance.policy.sources import source_from_settings
 from appliance.policy.static import StaticPolicy
+from appliance.policy.store import FileStore
 from appliance.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
@@ -41,6 +46,83 @@ def control_settings(config: Config) -> ControlSettings:
     )
 
 
+POLICY_TICK = 1.0
+"""Seconds between looks at the policy source (the manager decides when a poll is due)."""
+FILE_POLL_SECONDS = 2.0
+"""A policy file is checked for changes this often (SSM uses ``policy_poll_seconds``)."""
+
+
+def build_policy_manager(config: Config) -> PolicyManager:
+    """The policy manager the configuration asks for (file, SSM, or pushes only)."""
+    source = source_from_settings(
+        config.policy_file, config.policy_ssm_parameter, config.policy_ssm_label
+    )
+    interval = config.policy_poll_seconds
+    if config.policy_file:
+        interval = min(interval, FILE_POLL_SECONDS)
+    return PolicyManager(source, FileStore(config.state_dir), poll_interval=interval)
+
+
+def build_flow_log(config: Config) -> FlowLogWriter | None:
+    """The EVE flow log writer, or None when flow logging is off."""
+    if not config.flow_log:
+        return None
+    try:
+        return open_flow_log(
+            config.flow_log,
+            max_bytes=config.flow_log_max_bytes,
+            backups=config.flow_log_backups,
+            rate=config.flow_log_rate,
+        )
+    except FlowLogError as exc:
+        raise ConfigError("flow_log", str(exc)) from exc
+
+
+class PolicyLoop:
+    """Polls the policy source off the main loop (a slow SSM call never delays supervision)."""
+
+    def __init__(self, supervisor: Supervisor, manager: PolicyManager) -> None:
+        self.supervisor = supervisor
+        self.manager = manager
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._reload = False
+        self._thread = threading.Thread(target=self._run, name="policy", daemon=True)
+
+    def start(self) -> None:
+        """Begin polling (the first poll also loads the stored last good policy)."""
+        self._thread.start()
+
+    def request_reload(self) -> None:
+        """Read the source now (SIGHUP)."""
+        self._reload = True
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Stop polling."""
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if self._reload and self.manager.source is not None:
+                    self._reload = False
+                    message = self.supervisor.reload_policy()
+                    self.supervisor.event("policy-reload", message)
+                else:
+                    compiled = self.manager.poll(time.time())
+                    if compiled is not None:
+                        self.supervisor.install(compiled, self.manager.status({})["source"])
+            except ApplianceError as exc:
+                self.supervisor.event("policy-refused", f"policy reload refused: {exc}")
+            except Exception:  # never let the policy thread die silently
+                log.exception("policy loop failed; retrying")
+            self._wake.wait(POLICY_TICK)
+            self._wake.clear()
+
+
 class Daemon:
     """One running gwlbd."""
 
@@ -51,7 +133,10 @@ class Daemon:
         reload_config: Callable[[], Config] | None = None,
     ) -> None:
         self.config = config
-        self.supervisor = Supervisor(config)
+        self.manager = build_policy_manager(config)
+        self.flow_log = build_flow_log(config)
+        self.supervisor = Supervisor(config, manager=self.manager, flow_log=self.flow_log)
+        self.policy_loop = PolicyLoop(self.supervisor, self.manager)
         self.control = ControlServer(self.supervisor, control_settings(config))
         self._reload_config = reload_config
         self._stop_requested = 0
@@ -99,11 +184,16 @@ class Daemon:
         if pending:
             message += f"; restart to apply: {', '.join(pending)}"
         self.supervisor.event("config-reloaded", message)
+        self.policy_loop.request_reload()
+        reopen = getattr(self.flow_log.sink, "reopen", None) if self.flow_log else None
+        if reopen is not None:
+            reopen()  # after logrotate moved the file
 
     def run(self) -> int:
         """Serve until told to stop; returns the exit code."""
         self.install_signals()
         self.supervisor.start()
+        self.policy_loop.start()
         try:
             self.control.start()
         except (OSError, ApplianceError) as exc:
@@ -130,8 +220,11 @@ class Daemon:
                 self.supervisor.supervise_once()
                 time.sleep(TICK)
         finally:
+            self.policy_loop.stop()
             self.supervisor.stop(STOP_TIMEOUT)
             self.control.close()
+            if self.flow_log is not None:
+                self.flow_log.close()
         return 0
 
 

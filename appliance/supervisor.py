@@ -30,8 +30,11 @@ from appliance.control.query import format_endpoint_id
 from appliance.dataplane.hooks import HookRunner, TunnelHooks
 from appliance.dataplane.worker import WorkerSettings, worker_main
 from appliance.errors import ApplianceError
+from appliance.flowlog import FlowLogWriter
 from appliance.flows.table import TableLimits
-from appliance.policy.static import StaticPolicy
+from appliance.policy.manager import PolicyManager
+from appliance.policy.matcher import CompiledPolicy
+from appliance.policy.static import FailClosedPolicy, StaticPolicy
 from appliance.policy.verdict import Action, Policy
 from appliance.recipes import hook_commands
 from appliance.wire.drops import DropReason
@@ -91,8 +94,19 @@ class PolicyState:
 class Supervisor:
     """Owns the worker processes and everything the control plane reports."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        manager: PolicyManager | None = None,
+        flow_log: FlowLogWriter | None = None,
+    ) -> None:
         self.config = config
+        self.manager = manager
+        """Where policy documents come from; None: the built-in policy only."""
+        self.flow_log = flow_log
+        self.flow_log_overflow = 0
+        """Flow records the workers could not ship (beyond their per-snapshot bound)."""
         self._ctx = multiprocessing.get_context("spawn")
         # tun mode: one worker owns every flow and device, because the kernel hands a
         # packet leaving gwo-X to whoever reads the device, not to the flow's worker.
@@ -115,13 +129,7 @@ class Supervisor:
         self._answers: dict[int, list[tuple[Any, ...]]] = {}
         self._answered = threading.Condition(self._lock)
         self._collector: threading.Thread | None = None
-        no_policy = StaticPolicy(config.deny_cidrs, version="static")
-        self.policy = PolicyState(
-            policy=no_policy,
-            source="builtin (deny list)" if config.deny_cidrs else "builtin",
-            loaded_at=self.started_at,
-            default_action="allow",
-        )
+        self.policy = builtin_policy(config, self.started_at)
         self.instance_id = os.environ.get("GWLBD_INSTANCE_ID")
         self.tunnel_hooks: TunnelHooks | None = None
         if config.mode == "tun":
@@ -150,6 +158,7 @@ class Supervisor:
             io=c.io,
             mode=c.mode,
             tun_idle_timeout=c.tun_idle_timeout,
+            flow_log_scope=c.flow_log_scope if self.flow_log is not None else None,
         )
 
     def _spawn(self, handle: WorkerHandle) -> None:
@@ -216,7 +225,13 @@ class Supervisor:
         kind = message[0]
         with self._lock:
             if kind == "stats":
-                handle.snapshot = message[1]
+                snap = message[1]
+                records = snap.pop("flow_records", None)
+                self.flow_log_overflow += snap.pop("flow_records_overflow", 0)
+                if records and self.flow_log is not None:
+                    for record in records:
+                        self.flow_log.write(record)
+                handle.snapshot = snap
             elif kind in ("flows", "cleared"):
                 self._answers.setdefault(message[1], []).append(message)
                 self._answered.notify_all()
@@ -324,11 +339,31 @@ class Supervisor:
         self.event("undrain", "drain ended")
         return self._state
 
+    def install(self, compiled: CompiledPolicy, origin: str) -> None:
+        """Put a compiled document in force (re-deciding flows if its settings say so)."""
+        self.set_policy(
+            compiled,
+            origin,
+            reevaluate=compiled.settings.reevaluate_on_change,
+            default=compiled.default_action.name.lower(),
+        )
+
     def apply_policy(self, text: str) -> str:
-        raise ApplianceError("policy documents are not supported by this build yet")
+        if self.manager is None:  # pragma: no cover - the daemon always builds a manager
+            raise ApplianceError("this daemon takes no policy documents")
+        compiled = self.manager.apply_text(text, "admin push")
+        self.install(compiled, "admin push")
+        return f"policy {compiled.version} in force"
 
     def reload_policy(self) -> str:
-        raise ApplianceError("no policy source is configured")
+        if self.manager is None:  # pragma: no cover - the daemon always builds a manager
+            raise ApplianceError("this daemon takes no policy documents")
+        compiled = self.manager.reload(time.time())
+        if compiled is None:
+            current = self.manager.current()
+            return f"policy {current.version if current else '(none)'} unchanged"
+        self.install(compiled, self.manager.source.name if self.manager.source else "source")
+        return f"policy {compiled.version} in force"
 
     def _ask(self, message: Callable[[int], tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         request = next(self._requests)
@@ -460,26 +495,60 @@ class Supervisor:
             },
             "drops": dict(drops),
             "tunnels": tunnel_docs,
-            "policy": {
-                "version": policy.policy.version,
-                "source": policy.source,
-                "loaded_at": policy.loaded_at,
-                "default_action": policy.default_action,
-                "rules": [
-                    {
-                        "id": rule,
-                        "action": _rule_action(rule),
-                        "flows": acc["flows"],
-                        "packets": acc["packets"],
-                        "bytes": acc["bytes"],
-                    }
-                    for rule, acc in sorted(rules.items())
-                    if rule
-                ],
-                "last_error": policy.last_error,
-            },
+            "policy": self._policy_section(policy, rules),
+            "flow_log": self._flow_log_section(),
             "events": list(self.events),
         }
+
+    def _policy_section(
+        self, policy: PolicyState, rules: dict[str, collections.Counter[str]]
+    ) -> dict[str, Any]:
+        hits = {r: (a["flows"], a["packets"], a["bytes"]) for r, a in rules.items() if r}
+        if self.manager is not None and self.manager.current() is not None:
+            section = self.manager.status(hits)
+            if self.manager.current() is not policy.policy:
+                section["note"] = "a new version is being distributed to the workers"
+            return section
+        section = {
+            "version": policy.policy.version,
+            "source": policy.source,
+            "loaded_at": policy.loaded_at,
+            "default_action": policy.default_action,
+            "rules": [
+                {
+                    "id": rule,
+                    "action": _rule_action(rule),
+                    "flows": flows,
+                    "packets": packets,
+                    "bytes": octets,
+                }
+                for rule, (flows, packets, octets) in sorted(hits.items())
+            ],
+            "last_error": policy.last_error,
+        }
+        if self.manager is not None:  # refusals and the configured source, before any load
+            manager = self.manager.status({})
+            section["last_error"] = manager["last_error"]
+            section["refused"] = manager["refused"]
+            section["configured_source"] = manager["configured_source"]
+        return section
+
+    def _flow_log_section(self) -> dict[str, Any] | None:
+        if self.flow_log is None:
+            return None
+        return {**self.flow_log.counters(), "overflow": self.flow_log_overflow}
+
+
+def builtin_policy(config: Config, now: float) -> PolicyState:
+    """The policy in force before any document is loaded (``no_policy`` setting)."""
+    if config.no_policy == "fail-closed":
+        return PolicyState(FailClosedPolicy(), "builtin (fail-closed)", now, "drop")
+    return PolicyState(
+        StaticPolicy(config.deny_cidrs, version="static"),
+        "builtin (deny list)" if config.deny_cidrs else "builtin",
+        now,
+        "allow",
+    )
 
 
 def _tunnel_doc(endpoint_id: int, acc: collections.Counter[str]) -> dict[str, Any]:
@@ -500,6 +569,6 @@ def _tunnel_doc(endpoint_id: int, acc: collections.Counter[str]) -> dict[str, An
 
 
 def _rule_action(rule: str) -> str:
-    if rule == "static-deny":
+    if rule in ("static-deny", "no-policy"):
         return Action.DROP.name.lower()
-    return Action.ALLOW.name.lower() if rule == "default" else "see policy"
+    return Action.ALLOW.name.lower()

@@ -27,6 +27,7 @@ from appliance.dataplane.batch import (
     CTRL_SIZE,
     HEADER_AT,
     HEADROOM,
+    MAX_DATAGRAM,
     MSG_LEN_INDEX,
     NAME_SIZE,
     PKTINFO_ADDR_AT,
@@ -37,6 +38,7 @@ from appliance.errors import WireError
 from appliance.flows.table import Flow, FlowHalf, FlowTable, ReverseHalf, TableLimits
 from appliance.flows.tunnels import UNDECIDED, Tunnel, TunnelRegistry
 from appliance.policy.verdict import Action, Decision, FlowFacts, Policy
+from appliance.wire.domains import extract_domain
 from appliance.wire.drops import DropReason
 from appliance.wire.flowkey import flow_key, reverse_key
 from appliance.wire.geneve import (
@@ -48,9 +50,16 @@ from appliance.wire.geneve import (
     parse_geneve,
 )
 from appliance.wire.inner import InnerPacket, parse_inner
+from appliance.wire.reject import build_reject
 
 PENDING = 3
 """Flow action while domain rules wait for a name: forward, and inspect the payload."""
+_DROP = int(Action.DROP)
+_REJECT = int(Action.REJECT)
+assert _REJECT < PENDING, "the fast path sends actions >= REJECT to the full path"
+
+DomainExtractor = Callable[[memoryview, int, int], "str | None"]
+"""(L4 payload, protocol, destination port) -> a domain name found in it, or None."""
 
 _DROP_REASONS = tuple(DropReason)
 _DROP_INDEX = {reason: i for i, reason in enumerate(_DROP_REASONS)}
@@ -140,9 +149,9 @@ class Engine:
         *,
         gwlb_cidrs: Iterable[str],
         limits: TableLimits | None = None,
-        domain_extractor: Callable[[bytes, int], str | None] | None = None,
-        domain_wait_packets: int = 8,
+        domain_extractor: DomainExtractor | None = extract_domain,
         on_flow_end: Callable[[Flow, str], None] | None = None,
+        on_denied: Callable[[Flow], None] | None = None,
         fast_path: bool = True,
     ) -> None:
         self.policy = policy
@@ -161,7 +170,9 @@ class Engine:
         self._fast_min = _FAST_MIN if fast_path else 1 << 30
         """Datagrams shorter than this skip the fast path (all of them when it is off)."""
         self._extract_domain = domain_extractor
-        self._domain_wait = domain_wait_packets
+        self._domain_wait = _domain_wait_of(policy)
+        self._on_denied = on_denied
+        self.rejects_sent = 0
 
     # -- the packet path -------------------------------------------------------------
 
@@ -215,8 +226,9 @@ class Engine:
                     pb = _FAST_PROTOCOLS.get(proto)
                     if pb is not None:
                         half = entries.get(eni + pb + tuple12)
-            if half is None or half.action == PENDING:
-                forward = self._slow(data, b, size, now, half)
+            if half is None or half.action >= _REJECT:
+                size = self._slow(data, b, size, now, half)
+                forward = size >= 0
             else:
                 half.packets += 1
                 half.bytes += size
@@ -243,15 +255,19 @@ class Engine:
         self.bytes_out += out_bytes
         return runs
 
-    def _slow(self, data: memoryview, b: int, size: int, now: float, half: FlowHalf | None) -> bool:
-        """Full parse for anything the fast path did not settle; True to forward."""
+    def _slow(self, data: memoryview, b: int, size: int, now: float, half: FlowHalf | None) -> int:
+        """Full parse for anything the fast path did not settle.
+
+        Returns the size of the datagram to return (a reject rewrites the inner
+        packet in place behind the same GENEVE header), or -1 to drop it.
+        """
         end = b + size
         try:
             header = parse_geneve(data, b, end)
         except WireError as exc:
             self.drops[_DROP_INDEX[exc.reason]] += 1
             self.unattributed_bytes += size
-            return False
+            return -1
         tunnel = self.tunnels.get(header.endpoint_id)
         try:
             inner = parse_inner(data, b + header.length, end, header.protocol_type)
@@ -262,7 +278,7 @@ class Engine:
             tally.drops += 1
             tally.last_packet = now
             self.drops[_DROP_INDEX[exc.reason]] += 1
-            return False
+            return -1
         if half is None:
             key = flow_key(header.endpoint_id, inner)
             half = self.table.entries.get(key)
@@ -277,11 +293,24 @@ class Engine:
         tally.packets += 1
         tally.bytes += size
         tally.last_packet = now
-        if half.action in (0, PENDING):
-            return True
+        action = half.action
+        if action in (0, PENDING):
+            return size
         tally.drops += 1
         self.drops[_POLICY] += 1
-        return False
+        if action == _REJECT:
+            return self._reject(data, b, header.length, inner.length, end)
+        return -1
+
+    def _reject(self, data: memoryview, b: int, header_length: int, length: int, end: int) -> int:
+        """Replace the inner packet by its TCP RST / ICMP unreachable answer; -1 if none."""
+        start = b + header_length
+        answer = build_reject(data[start : min(end, start + length)])
+        if answer is None or header_length + len(answer) > MAX_DATAGRAM:
+            return -1
+        data[start : start + len(answer)] = answer
+        self.rejects_sent += 1
+        return header_length + len(answer)
 
     def _new_half(
         self, key: bytes, header: GeneveHeader, inner: InnerPacket, tunnel: Tunnel, now: float
@@ -307,6 +336,8 @@ class Engine:
         flow.action = _action_of(decision)
         self.table.add(flow, now)
         self._count_flow(decision.rule_id, 1)
+        if flow.action in (_DROP, _REJECT) and self._on_denied is not None:
+            self._on_denied(flow)
         return flow
 
     def _inspect(self, half: FlowHalf, data: memoryview, inner: InnerPacket, end: int) -> None:
@@ -316,8 +347,8 @@ class Engine:
             return
         domain = None
         if self._extract_domain is not None:
-            payload = bytes(data[inner.l4_payload_offset : end])
-            domain = self._extract_domain(payload, inner.protocol)
+            payload = data[inner.l4_payload_offset : end]
+            domain = self._extract_domain(payload, inner.protocol, inner.dport)
         facts = facts_of(flow)
         if domain is not None:
             flow.domain = domain
@@ -325,15 +356,17 @@ class Engine:
             return
         flow.pending -= 1
         if flow.pending <= 0:
-            without = getattr(self.policy, "decide_without_domain", self.policy.decide)
-            self._settle(flow, without(facts))
+            self._settle(flow, self.policy.decide_without_domain(facts))
 
     def _settle(self, flow: Flow, decision: Decision) -> None:
         """Give a flow a new decision (domain seen, wait over, or a new policy)."""
         self._count_flow(flow.decision.rule_id, -1)
+        was_denied = flow.action in (_DROP, _REJECT)
         flow.set_decision(decision, _action_of(decision))
         flow.pending = self._domain_wait if decision.pending_domain else 0
         self._count_flow(decision.rule_id, 1)
+        if not was_denied and flow.action in (_DROP, _REJECT) and self._on_denied is not None:
+            self._on_denied(flow)
 
     def _count_flow(self, rule_id: str, delta: int) -> None:
         self.rule_flows[rule_id] = self.rule_flows.get(rule_id, 0) + delta
@@ -359,6 +392,7 @@ class Engine:
     def set_policy(self, policy: Policy, *, reevaluate: bool) -> int:
         """Swap the policy; optionally re-decide existing flows. Returns flows re-decided."""
         self.policy = policy
+        self._domain_wait = _domain_wait_of(policy)
         if not reevaluate:
             return 0
         changed = 0
@@ -372,6 +406,12 @@ class Engine:
     def drop_counts(self) -> dict[str, int]:
         """Drops by reason label, zeros included."""
         return {r.value: self.drops[i] for i, r in enumerate(_DROP_REASONS)}
+
+
+def _domain_wait_of(policy: Policy) -> int:
+    """Payload packets a pending flow may send before it is decided without a domain."""
+    settings = getattr(policy, "settings", None)
+    return int(getattr(settings, "domain_wait_packets", 8))
 
 
 def _action_of(decision: Decision) -> int:

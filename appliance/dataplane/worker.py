@@ -26,6 +26,7 @@ from appliance.control.provider import FlowQuery
 from appliance.control.query import format_endpoint_id
 from appliance.dataplane.batch import Batch
 from appliance.dataplane.engine import Engine, action_name
+from appliance.dataplane.flowrecords import FlowRecorder
 from appliance.dataplane.packetio import MmsgIO, PacketIO, PlainIO, batched_io_available
 from appliance.dataplane.sockets import open_receiver, open_sender
 from appliance.dataplane.tunpath import TunPath, open_tun_path
@@ -61,6 +62,10 @@ class WorkerSettings:
     """``inline``, or ``tun`` (allowed packets go to the kernel through gwi-/gwo- devices)."""
     tun_idle_timeout: float = 0.0
     """tun mode: seconds an endpoint may be idle before its devices go (0: never)."""
+    flow_log_scope: str | None = None
+    """``all`` or ``flagged`` to collect EVE flow records; None when flow logging is off."""
+    flow_log_limit: int = 2000
+    """Flow records shipped per snapshot at most (the rest are counted)."""
 
 
 def flow_row(flow: Flow, worker: int) -> dict[str, Any]:
@@ -185,10 +190,25 @@ class Worker:
         self.conn = conn
         self.heartbeats = heartbeats
         self.io = io
-        self.engine = Engine(policy, gwlb_cidrs=settings.gwlb_cidrs, limits=settings.limits)
+        self.recorder: FlowRecorder | None = None
+        if settings.flow_log_scope is not None:
+            self.recorder = FlowRecorder(
+                settings.flow_log_scope, settings.flow_log_limit, self._policy_version
+            )
+        recorder = self.recorder
+        self.engine: Engine = Engine(
+            policy,
+            gwlb_cidrs=settings.gwlb_cidrs,
+            limits=settings.limits,
+            on_flow_end=(lambda f, why: recorder.ended(f, why, time.time())) if recorder else None,
+            on_denied=(lambda f: recorder.denied(f, time.time())) if recorder else None,
+        )
         self.running = True
         self.tun: TunPath | None = None
         """The tun-mode path (None in inline mode)."""
+
+    def _policy_version(self) -> str:
+        return self.engine.policy.version
 
     def _handle(self, message: tuple[Any, ...]) -> None:
         kind = message[0]
@@ -256,6 +276,10 @@ class Worker:
                 if mono >= next_stats:
                     conn.send(("stats", self.snapshot()))
                     next_stats = mono + STATS_INTERVAL
+            if self.recorder is not None:
+                now = time.time()
+                for flow in engine.table.flows():
+                    self.recorder.ended(flow, "shutdown", now)
             conn.send(("stats", self.snapshot()))
         except (BrokenPipeError, EOFError):
             pass  # the supervisor is gone: nothing left to serve
@@ -268,6 +292,8 @@ class Worker:
     def snapshot(self) -> dict[str, Any]:
         """Counters for the supervisor (with the tun devices' in tun mode)."""
         snap = snapshot(self.engine, self.settings.index)
+        if self.recorder is not None:
+            snap["flow_records"], snap["flow_records_overflow"] = self.recorder.take()
         if self.tun is not None:
             self.tun.annotate(snap)
         return snap
