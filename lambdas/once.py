@@ -23,10 +23,15 @@ RECORD_TTL_SECONDS = 2 * 24 * 3600
 """Idempotency records outlive the longest hook timeout (2 h) and event redelivery by far."""
 
 
+KEY_PATH = "key"
+"""Where the key sits in the payload. Powertools configures a persistence layer once, on
+first use, so every caller must use the same path: the payload is always ``{key, data}``."""
+
+
 def run_once(
     persistence: BasePersistenceLayer,
     key_prefix: str,
-    key_path: str,
+    key: str,
     data: dict[str, Any],
     fn: Callable[[dict[str, Any]], dict[str, Any]],
     *,
@@ -37,8 +42,8 @@ def run_once(
     Args:
         persistence: the idempotency persistence layer.
         key_prefix: names the side effect; callers sharing it share their keys.
-        key_path: JMESPath to the key inside ``data`` (e.g. ``action.key``).
-        data: the payload; must be JSON-serialisable.
+        key: the idempotency key (a lifecycle action token, an event id).
+        data: what ``fn`` receives; must be JSON-serialisable.
         fn: the side effect; its JSON-serialisable result is stored and replayed.
         context: the Lambda context, so that a record left "in progress" by an invocation
             that timed out expires with that invocation.
@@ -48,10 +53,10 @@ def run_once(
 
     Raises:
         IdempotencyAlreadyInProgressError: a call with that key is running right now.
-        IdempotencyKeyError: ``key_path`` finds nothing in ``data``.
+        IdempotencyKeyError: ``key`` is empty.
     """
     config = IdempotencyConfig(
-        event_key_jmespath=key_path,
+        event_key_jmespath=KEY_PATH,
         raise_on_no_idempotency_key=True,
         expires_after_seconds=RECORD_TTL_SECONDS,
     )
@@ -59,7 +64,7 @@ def run_once(
         config.register_lambda_context(context)
 
     def side_effect(payload: dict[str, Any]) -> dict[str, Any]:
-        return fn(payload)
+        return fn(payload["data"])
 
     guarded = idempotent_function(
         side_effect,
@@ -68,5 +73,5 @@ def run_once(
         config=config,
         key_prefix=key_prefix,
     )
-    result: dict[str, Any] = guarded(payload=data)
+    result: dict[str, Any] = guarded(payload={KEY_PATH: key or None, "data": data})
     return result

@@ -35,7 +35,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result = run_once(
         rt.persistence,
         START_WORKFLOW,
-        "action.key",
+        action.key,
         {"action": action.model_dump(mode="json")},
         start,
         context=context,

@@ -38,6 +38,4 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             logger.error("policy version rejected", extra=asdict(result))
         return asdict(result)
 
-    return run_once(
-        rt.persistence, PUBLISH_POLICY, "id", {"id": parsed.id, "name": name}, run, context=context
-    )
+    return run_once(rt.persistence, PUBLISH_POLICY, parsed.id, {"name": name}, run, context=context)

@@ -52,7 +52,7 @@ def complete_once(
     return run_once(
         rt.persistence,
         COMPLETE_ACTION,
-        "action.key",
+        st.action.key,
         st.model_dump(mode="json"),
         complete,
         context=context,

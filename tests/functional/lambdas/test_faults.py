@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,11 +12,12 @@ import pytest
 from lambdas.actions import LifecycleAction, Transition
 from lambdas.errors import MalformedEventError, ThrottledError
 from lambdas.fake_aws import FakeAws
-from lambdas.handlers import lifecycle_event, workflow_failed, workflow_steps
+from lambdas.handlers import lifecycle_event, parameter_change, workflow_failed, workflow_steps
 from lambdas.local_workflow import LocalContext, LocalWorkflow
 from lambdas.runtime import Runtime
 
 LoadEvent = Callable[[str], dict[str, Any]]
+EVENTS = Path(__file__).resolve().parents[3] / "events"
 Items = Callable[[str], list[dict[str, Any]]]
 
 
@@ -179,3 +181,20 @@ def test_completion_throttled_past_every_retry_is_completed_by_the_rescue(
     assert fake.operations().count("CompleteLifecycleAction") == 10
     workflow_failed.handler(failed, context)  # a duplicate delivery changes nothing
     assert fake.operations().count("CompleteLifecycleAction") == 10
+
+
+def test_one_persistence_layer_keys_every_kind_of_side_effect(
+    load_event: LoadEvent, launch: dict[str, Any], fake: FakeAws, context: LocalContext
+) -> None:
+    # GIVEN one idempotency layer (Powertools configures a layer once, on first use)
+    policy = (EVENTS / "policy-valid.yaml").read_text()
+    fake.add_parameter_version("/gwlbd/policy", policy)
+    change = load_event("parameter-store-change-update.json")
+    assert parameter_change.handler(change, context)["accepted"] is True
+    # WHEN other side effects, keyed differently, go through it
+    lifecycle_event.handler(launch, context)
+    lifecycle_event.handler(launch, context)
+    parameter_change.handler(dict(change, id="0a0a0a0a-0000-4000-8000-00000000000b"), context)
+    # THEN each is still deduplicated on its own key
+    assert fake.operations().count("StartExecution") == 1
+    assert fake.operations().count("LabelParameterVersion") == 2
