@@ -7,6 +7,7 @@ handler that rescues failed, timed-out or aborted executions. Callers wrap it in
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from lambdas.actions import Plan, Result
@@ -29,6 +30,17 @@ def _final_state(st: WorkflowState, outcome: Result) -> InstanceState:
     return InstanceState.IN_SERVICE
 
 
+def cause_text(cause: str) -> str:
+    """The message of a caught Lambda error (Step Functions passes its JSON as the cause)."""
+    try:
+        doc = json.loads(cause)
+    except ValueError:
+        return cause
+    if isinstance(doc, dict) and "errorMessage" in doc:
+        return str(doc["errorMessage"])
+    return cause
+
+
 def finish(rt: Runtime, st: WorkflowState) -> dict[str, Any]:
     """Complete the action with the workflow's outcome (or its failure answer).
 
@@ -45,7 +57,7 @@ def finish(rt: Runtime, st: WorkflowState) -> dict[str, Any]:
     if outcome is None:
         outcome = action.failure_result()
         if st.error is not None:
-            cause = st.error.Cause[:300]
+            cause = cause_text(st.error.Cause)[:300]
             reason = f"workflow step failed: {st.error.Error}: {cause}".rstrip(": ")
         else:
             reason = reason or "workflow ended without an outcome"

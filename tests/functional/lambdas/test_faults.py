@@ -198,3 +198,15 @@ def test_one_persistence_layer_keys_every_kind_of_side_effect(
     # THEN each is still deduplicated on its own key
     assert fake.operations().count("StartExecution") == 1
     assert fake.operations().count("LabelParameterVersion") == 2
+
+
+def test_finish_after_a_caught_error_records_its_message(
+    load_event: LoadEvent, launch: dict[str, Any], fake: FakeAws, rt: Runtime, context: LocalContext
+) -> None:
+    result = workflow_steps.handler(load_event("workflow-step-finish-after-error.json"), context)
+    assert result["result"] == "ABANDON"
+    assert result["reason"] == (
+        "workflow step failed: AwsCallError: RegisterTargets failed: ValidationError: "
+        "instance is not in a valid state"
+    )
+    assert fake.operations() == ["DeregisterTargets", "CompleteLifecycleAction"]
