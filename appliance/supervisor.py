@@ -197,6 +197,7 @@ class Supervisor:
             acc["packets_in"] += tunnel["packets_in"]
             acc["bytes_in"] += tunnel["bytes_in"]
             acc["drops"] += tunnel["drops"]
+            acc["dropped_bytes"] += tunnel.get("dropped_bytes", 0)
             for rule, (packets, octets, drops) in tunnel["rules"].items():
                 racc = self._retired_rules.setdefault(rule, collections.Counter())
                 racc["packets"] += packets
@@ -425,6 +426,7 @@ class Supervisor:
                     doc["packets_in"] += t["packets_in"]
                     doc["bytes_in"] += t["bytes_in"]
                     doc["drops"] += t["drops"]
+                    doc["_dropped_bytes"] += t.get("dropped_bytes", 0)
                     doc["flows_active"] += t["flows_active"]
                     doc["last_packet_at"] = max(doc["last_packet_at"] or 0.0, t["last_packet_at"])
                     doc["_attachments"].update(t["attachment_ids"])
@@ -460,7 +462,7 @@ class Supervisor:
             doc["packets_out"] = max(0, doc["packets_in"] - doc["drops"])
             if doc["interfaces"] is not None:  # tun mode: what the kernel sent back
                 doc["packets_out"] = doc["interfaces"]["out_packets"]
-            doc["bytes_out"] = None
+            doc["bytes_out"] = max(0, doc["bytes_in"] - doc.pop("_dropped_bytes"))
             last = doc["last_packet_at"]
             doc["last_packet_age_s"] = round(now - last, 3) if last else None
             tunnel_docs.append(doc)
@@ -559,7 +561,8 @@ def _tunnel_doc(endpoint_id: int, acc: collections.Counter[str]) -> dict[str, An
         "packets_in": acc["packets_in"],
         "bytes_in": acc["bytes_in"],
         "packets_out": 0,
-        "bytes_out": None,
+        "bytes_out": 0,
+        "_dropped_bytes": acc["dropped_bytes"],
         "drops": acc["drops"],
         "flows_active": 0,
         "last_packet_at": None,

@@ -10,6 +10,7 @@ need=()
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 command -v make >/dev/null 2>&1 || need+=(make)
+command -v ping >/dev/null 2>&1 || need+=(iputils-ping)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 if [ "$profile" = dev ]; then
     command -v nft >/dev/null 2>&1 || need+=(nftables)

@@ -240,6 +240,7 @@ class Engine:
                 forward = half.action == 0
                 if not forward:
                     tally.drops += 1
+                    tally.dropped_bytes += size
                     drops[_POLICY] += 1
             if not forward:
                 if i > start:
@@ -276,6 +277,7 @@ class Engine:
             tally.packets += 1
             tally.bytes += size
             tally.drops += 1
+            tally.dropped_bytes += size
             tally.last_packet = now
             self.drops[_DROP_INDEX[exc.reason]] += 1
             return -1
@@ -297,6 +299,7 @@ class Engine:
         if action in (0, PENDING):
             return size
         tally.drops += 1
+        tally.dropped_bytes += size
         self.drops[_POLICY] += 1
         if action == _REJECT:
             return self._reject(data, b, header.length, inner.length, end)

@@ -141,6 +141,7 @@ def snapshot(engine: Engine, index: int) -> dict[str, Any]:
                 "packets_in": p,
                 "bytes_in": b,
                 "drops": t.drops,
+                "dropped_bytes": t.dropped_bytes,
                 "flows_active": t.flows_active,
                 "last_packet_at": t.last_packet,
                 "rules": rules,

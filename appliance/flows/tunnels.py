@@ -19,7 +19,7 @@ UNDECIDED = ""
 class Tally:
     """Packets, bytes and drops of one tunnel's flows decided by one rule."""
 
-    __slots__ = ("bytes", "drops", "last_packet", "packets", "rule_id", "tunnel")
+    __slots__ = ("bytes", "dropped_bytes", "drops", "last_packet", "packets", "rule_id", "tunnel")
 
     def __init__(self, tunnel: Tunnel, rule_id: str) -> None:
         self.tunnel = tunnel
@@ -28,6 +28,8 @@ class Tally:
         self.bytes = 0
         self.drops = 0
         """Packets counted here that were not returned (policy)."""
+        self.dropped_bytes = 0
+        """Their bytes."""
         self.last_packet = 0.0
 
 
@@ -63,6 +65,11 @@ class Tunnel:
     def drops(self) -> int:
         """Packets of this tunnel that were not returned."""
         return sum(t.drops for t in self.tallies.values())
+
+    @property
+    def dropped_bytes(self) -> int:
+        """Bytes of the packets of this tunnel that were not returned."""
+        return sum(t.dropped_bytes for t in self.tallies.values())
 
     @property
     def last_packet(self) -> float:

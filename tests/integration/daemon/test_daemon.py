@@ -160,6 +160,7 @@ def test_allowed_flows_come_back_unchanged_and_denied_ones_do_not(rig: Rig) -> N
     assert tunnel["endpoint_id"] == f"0x{EP:016x}"
     assert tunnel["packets_in"] == 33
     assert tunnel["drops"] == 1
+    assert tunnel["bytes_out"] == tunnel["bytes_in"] - len(bytes.fromhex(denied["payload"]))
     rules = {r["id"]: r for r in status["policy"]["rules"]}
     assert rules["static-deny"]["flows"] == 1
     assert rules["default"]["packets"] == 32

@@ -75,7 +75,8 @@ def publish(lab: Lab, version: str, extra: str = "") -> None:
     text = POLICY.format(version=version, extra=extra)
     ssm(
         lab,
-        f"r = ssm.put_parameter(Name={PARAMETER!r}, Value={text!r}, Type='String', Overwrite=True)\n"
+        f"r = ssm.put_parameter(Name={PARAMETER!r}, Value={text!r}, Type='String',"
+        " Overwrite=True)\n"
         f"ssm.label_parameter_version(Name={PARAMETER!r}, ParameterVersion=r['Version'],"
         " Labels=['live'])\n",
     )
@@ -102,7 +103,8 @@ def lab(monkeypatch: pytest.MonkeyPatch) -> Iterator[PolicyLab]:
         "AWS_ENDPOINT_URL": f"http://127.0.0.1:{MOTO_PORT}",
     }.items():
         monkeypatch.setenv(name, value)
-    with PolicyLab(LabConfig(headless=True, prefix="gwlbd-pol")) as lab:
+    lab = PolicyLab(LabConfig(headless=True, prefix="gwlbd-pol"))
+    with lab:
         lab.build()
         appliance = lab.topology.namespaces["appl1"]
         lab.topology.start(
