@@ -102,6 +102,8 @@ _NAME = struct.Struct("=H2s4s")
 _READ_AT = HEADROOM + GWLB_HEADER_LENGTH
 """Where a kernel packet is read in its slot: behind a 40-byte GENEVE header's room."""
 _READ_MAX = MAX_DATAGRAM - GWLB_HEADER_LENGTH
+_ROOM = _READ_MAX - 252
+"""Kernel packets shorter than this fit behind any GENEVE header (options: 252 bytes at most)."""
 
 
 Route = tuple[bytes, bytes, int, bytes]
@@ -186,6 +188,8 @@ class TunPath:
             for i in range(batch_size)
         ]
         """Where the kernel's packet of slot ``i`` is read."""
+        for i in range(batch_size):  # sockaddr_in of every reply: AF_INET, port 0
+            _NAME.pack_into(self.batch.names, i * NAME_SIZE, socket.AF_INET, b"\0\0", b"\0" * 4)
 
     # -- from the GWLB ---------------------------------------------------------------
 
@@ -298,19 +302,26 @@ class TunPath:
             owners: list[Endpoint] = []
             for device, ep in self._readers:
                 read = device.read_into
+                first = n
+                octets = 0
                 while n < size:
                     length = read(views[n])
                     if length <= 0:
                         break
                     lens[n * 16 + MSG_LEN_INDEX] = length
-                    owners.append(ep)
+                    octets += length
                     n += 1
+                if n > first:
+                    owners += [ep] * (n - first)
+                    ep.out_packets += n - first
+                    ep.out_bytes += octets
+                    ep.last_packet = now
                 if n == size:
                     break
             if n == 0:
                 break
             total += n
-            runs = self._encapsulate(owners, n, now)
+            runs = self._encapsulate(owners, n)
             if runs:
                 sent, failed = self.sender.send(batch, runs)
                 self.engine.count_sent(sent, failed)
@@ -318,7 +329,7 @@ class TunPath:
                 break
         return total
 
-    def _encapsulate(self, owners: list[Endpoint], n: int, now: float) -> list[tuple[int, int]]:
+    def _encapsulate(self, owners: list[Endpoint], n: int) -> list[tuple[int, int]]:
         batch = self.batch
         data = batch.data
         names = batch.names
@@ -329,16 +340,12 @@ class TunPath:
         drops = self.engine.drops
         fast = _KERNEL.unpack_from
         pack = _REPLY.pack_into
-        name = _NAME.pack_into
         runs: list[tuple[int, int]] = []
         start = 0
         out_bytes = 0
         for i in range(n):
             ep = owners[i]
             length = lens[i * 16 + MSG_LEN_INDEX]
-            ep.out_packets += 1
-            ep.out_bytes += length
-            ep.last_packet = now
             p = i * SLOT + _READ_AT
             key: bytes | None = None
             if length >= _KERNEL.size:
@@ -347,24 +354,16 @@ class TunPath:
                     key = ep.eid + proto + tup
             if key is None:
                 key = _slow_key(data, p, p + length, ep.endpoint_id)
-            route = None
-            half = None
+            half = route = None
             if key is not None:
                 half = entries.get(key)
                 route = routes.get(key)
-                if half is None or route is None:
-                    rkey = reverse_key(key)
-                    half = half or entries.get(rkey)
-                    route = route or routes.get(rkey)
-            reason = -1
-            if key is None:
-                reason = _MALFORMED
-            elif half is not None and half.action not in (0, PENDING):
-                reason = _POLICY
-            elif half is None or route is None:
-                reason = _NO_FLOW
-            elif len(route[0]) + length > MAX_DATAGRAM or length >= _READ_MAX:
-                reason = _SEND_FAILED
+            if half is None or route is None or half.action not in (0, PENDING):
+                half, route, reason = _resolve(entries, routes, key, half, route)
+            elif length < _ROOM:
+                reason = -1
+            else:
+                reason = _SEND_FAILED if len(route[0]) + length > MAX_DATAGRAM else -1
             if reason >= 0 or route is None:
                 drops[reason] += 1
                 if i > start:
@@ -380,7 +379,8 @@ class TunPath:
             size = hl + length
             pack(data, i * SLOT + HEADER_AT + 12, local, gaddr, gport, GENEVE_PORT, size + 8)
             txl[i * 2 + 1] = size + 28
-            name(names, i * NAME_SIZE, socket.AF_INET, b"\0\0", gaddr)
+            a = i * NAME_SIZE + 4
+            names[a : a + 4] = gaddr
             out_bytes += size
         if n > start:
             runs.append((start, n - start))
@@ -456,6 +456,31 @@ def _interfaces(endpoint_id: int, ep: Endpoint | None) -> dict[str, Any]:
         "out_bytes": ep.out_bytes if ep else 0,
         "write_failed": ep.write_failed if ep else 0,
     }
+
+
+def _resolve(
+    entries: dict[bytes, Any],
+    routes: dict[bytes, Route],
+    key: bytes | None,
+    half: Any,
+    route: Route | None,
+) -> tuple[Any, Route | None, int]:
+    """The flow half, route and drop reason (-1: send) when the direct lookup fell short.
+
+    The kernel's packet may travel the flow's opposite direction (a NATed reply), so
+    the reverse key is tried for whatever the packet's own key did not find.
+    """
+    if key is None:
+        return None, None, _MALFORMED
+    if half is None or route is None:
+        rkey = reverse_key(key)
+        half = half or entries.get(rkey)
+        route = route or routes.get(rkey)
+    if half is not None and half.action not in (0, PENDING):
+        return half, route, _POLICY
+    if half is None or route is None:
+        return half, route, _NO_FLOW
+    return half, route, -1
 
 
 def _slow_key(data: memoryview, start: int, end: int, endpoint_id: int) -> bytes | None:
