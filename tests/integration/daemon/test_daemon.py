@@ -74,6 +74,7 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
         ifname, _ = topo.link(gwlb, appliance, f"{GWLB}/24", f"{APPLIANCE}/24")
         topo.address(gwlb, ifname, f"{STRANGER}/24")
         sock = str(tmp_path / "admin.sock")
+        (tmp_path / "gwlbd.toml").write_text('deny_cidrs = ["198.19.9.0/24"]\n')
         log = open(tmp_path / "daemon.log", "wb")  # noqa: SIM115 - closed below
         daemon = topo.start(
             appliance,
@@ -92,8 +93,10 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
                 sock,
                 "--workers",
                 "2",
-                "--deny-cidr",
-                "198.19.9.0/24",
+                "--config",
+                str(tmp_path / "gwlbd.toml"),
+                "--state-dir",
+                str(tmp_path / "state"),
                 "--shutdown-grace",
                 "0",
                 "--log-format",
@@ -198,3 +201,41 @@ def test_sigterm_exits_cleanly_and_quickly(rig: Rig) -> None:
     assert rig.daemon.wait(15) == 0
     assert time.monotonic() - started < 15
     assert not Path(rig.admin.target).exists()
+
+
+def test_sighup_reloads_the_configuration(rig: Rig) -> None:
+    flow = datagram(IP(src="198.18.1.1", dst="198.19.1.1") / UDP(dport=53), 33000)
+    assert len(rig.peer([flow])) == 1
+    # WHEN the file denies the flow's server and the daemon gets SIGHUP
+    (rig.tmp / "gwlbd.toml").write_text('deny_cidrs = ["198.19.9.0/24", "198.19.1.0/24"]\n')
+    rig.daemon.send_signal(signal.SIGHUP)
+    wait_for(
+        lambda: any(e["kind"] == "config-reloaded" for e in rig.admin.get("/status")["events"])
+    )
+    # THEN the existing flow is re-decided and dropped
+    wait_for(lambda: not rig.peer([flow], wait=0.5))
+    assert rig.admin.get("/status")["drops"]["policy"] >= 1
+
+
+GOOD_POLICY = """apiVersion: gwlbd.policy/v1
+version: pushed-1
+rules:
+  - {id: no-dns, action: drop, match: {protocol: [udp], dstPort: [53]}}
+"""
+
+
+def test_admin_push_applies_a_policy_and_refuses_a_bad_one(rig: Rig) -> None:
+    answer = rig.admin.post("/admin/policy", GOOD_POLICY.encode())
+    assert "pushed-1" in answer["message"]
+    flow = datagram(IP(src="198.18.1.1", dst="198.19.1.1") / UDP(dport=53), 34000)
+    wait_for(lambda: not rig.peer([flow], wait=0.5))
+    # a bad document is refused with the field named, and the good one stays
+    with pytest.raises(ControlError, match=r"dstPort.*line 4"):
+        rig.admin.post("/admin/policy", GOOD_POLICY.replace("[53]", "[70000]").encode())
+    policy = rig.admin.get("/status")["policy"]
+    assert policy["version"] == "pushed-1"
+    assert policy["last_error"] is not None
+    rules = {r["id"]: r for r in policy["rules"]}
+    assert rules["no-dns"]["flows"] >= 1
+    # the pushed policy is kept as the last good one
+    assert any((rig.tmp / "state").iterdir())
