@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: lab test lint typecheck imports unit bench clean
+.PHONY: lab test lint typecheck imports sam unit bench clean
 
 lab:
 	scripts/bootstrap.sh runtime
@@ -12,7 +12,7 @@ lab:
 
 test:
 	scripts/bootstrap.sh dev
-	$(MAKE) --no-print-directory lint typecheck imports unit
+	$(MAKE) --no-print-directory lint typecheck imports sam unit
 
 lint:
 	ruff check .
@@ -23,6 +23,9 @@ typecheck:
 
 imports:
 	lint-imports
+
+sam:
+	.ci/sam-check.sh
 
 unit:
 	pytest $(PYTEST_ARGS)
