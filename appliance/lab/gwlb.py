@@ -4,9 +4,11 @@ What it plays (PROTOCOL.md, "What GWLB sends" and "What the appliance must send 
 
 - every inner packet belongs to a flow keyed direction-agnostically by its 5-tuple
   (and the GWLB endpoint), so both directions share one flow;
-- a flow gets a random 32-bit cookie, a random outer UDP source port and one
-  appliance (5-tuple stickiness), fixed for its life, which ends after GWLB's idle
-  timeout (TCP 350 s, everything else 120 s; see :meth:`GwlbSimulator.expire_idle`);
+- a flow gets a random 32-bit cookie and a random outer UDP source port, fixed for its
+  life, which ends after GWLB's idle timeout (TCP 350 s, everything else 120 s; see
+  :meth:`GwlbSimulator.expire_idle`), and a target chosen by the target group
+  (:mod:`appliance.lab.targets`: stickiness, health, draining, zones); target failover
+  may move it to another target mid-flow;
 - the packet goes out as IPv4/UDP to port 6081 with a 40-byte GENEVE header carrying the
   endpoint id, attachment id and the flow's cookie;
 - what an appliance returns must come from the appliance the flow was sent to, to the
@@ -23,14 +25,15 @@ from __future__ import annotations
 import enum
 import ipaddress
 import random
+import socket
 import time
-import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from appliance.errors import WireError
 from appliance.lab.packets import PacketError, build_ipv4_udp, parse_ipv4_udp
+from appliance.lab.targets import TargetGroup, stickiness_key
 from appliance.wire.flowkey import flow_key, reverse_key
 from appliance.wire.geneve import (
     ETHERTYPE_IPV4,
@@ -82,7 +85,7 @@ class SimFlow:
     sport: int
     """Outer UDP source port used for every packet of the flow."""
     target: bytes
-    """Packed address of the appliance the flow is sent to."""
+    """Packed address of the appliance the flow is sent to now."""
     header: bytes
     """The GENEVE header sent with every packet of the flow."""
     last_seen: float = 0.0
@@ -91,6 +94,14 @@ class SimFlow:
     returned: int = 0
     outstanding: dict[int, int] = field(default_factory=dict)
     """Hashes of inner packets sent and not yet returned, with their multiplicity."""
+    zone: str = "a"
+    """Zone of the GWLB endpoint the flow entered through."""
+    sticky: bytes = b""
+    """The stickiness key the target group placed the flow by."""
+    used: set[bytes] = field(default_factory=set)
+    """Every target the flow was sent to (returns from any of them are accepted)."""
+    moves: int = 0
+    """Times target failover moved the flow to another target."""
 
 
 @dataclass(slots=True)
@@ -117,6 +128,10 @@ class SimCounters:
     flows_evicted: int = 0
     flows_expired: int = 0
     """Flows forgotten after their idle timeout (a later packet starts a new flow)."""
+    no_target: int = 0
+    """Packets dropped because no target was registered."""
+    flows_moved: int = 0
+    """Flow moves by target failover (rebalance)."""
     violations: dict[str, int] = field(default_factory=lambda: {v.value: 0 for v in Violation})
 
 
@@ -148,7 +163,8 @@ class GwlbSimulator:
 
     Args:
         address: packed IPv4 address the simulator sends from (the GWLB node).
-        targets: packed IPv4 addresses of the appliances; a flow sticks to one.
+        targets: packed IPv4 addresses of the appliances registered at the start (zone
+            ``a``); ``group`` changes them later.
         endpoint_id: GENEVE option type 1 (the GWLB endpoint id).
         attachment_id: GENEVE option type 2.
         vni: GENEVE VNI.
@@ -158,6 +174,11 @@ class GwlbSimulator:
         tcp_idle_timeout: seconds a TCP flow lives without packets.
         idle_timeout: seconds any other flow lives without packets.
         clock: monotonic seconds (injectable for tests).
+        group: the target group (one with ``targets`` registered when None).
+        zones: (network, zone) pairs: a flow whose either address is in the network
+            enters through that zone's endpoint (zone ``a`` otherwise).
+        watch_ports: TCP ports whose flows are listed in the status (long-lived
+            connections the lab follows across failover).
     """
 
     def __init__(
@@ -174,11 +195,18 @@ class GwlbSimulator:
         tcp_idle_timeout: float = TCP_IDLE_TIMEOUT,
         idle_timeout: float = IDLE_TIMEOUT,
         clock: Callable[[], float] = time.monotonic,
+        group: TargetGroup | None = None,
+        zones: Sequence[tuple[str, str]] = (),
+        watch_ports: Sequence[int] = (),
     ) -> None:
-        if not targets:
-            raise ValueError("at least one appliance is needed")
+        if group is None:
+            group = TargetGroup()
+            for target in targets:
+                group.register(str(ipaddress.ip_address(target)))
+        self.group = group
+        self.zones = [(ipaddress.ip_network(net), zone) for net, zone in zones]
+        self.watch_ports = frozenset(watch_ports)
         self.address = address
-        self.targets = list(targets)
         self.endpoint_id = endpoint_id
         self.attachment_id = attachment_id
         self.vni = vni
@@ -187,7 +215,7 @@ class GwlbSimulator:
         self.by_cookie: dict[int, SimFlow] = {}
         self.recent_violations: list[str] = []
         self.per_target: dict[bytes, dict[str, int]] = {
-            t: {"sent": 0, "verified": 0} for t in self.targets
+            socket.inet_aton(a): {"sent": 0, "verified": 0} for a in group.targets
         }
         """Packets encapsulated for, and verified returns from, each appliance."""
         self._rng = rng if rng is not None else random.SystemRandom()
@@ -203,7 +231,8 @@ class GwlbSimulator:
         Returns:
             None if the packet cannot be parsed, or is link-local or multicast (such as
             the router solicitations the TUN device's own IPv6 stack sends): GWLB only
-            ever carries routed traffic.
+            ever carries routed traffic; also None (counted as ``no_target``) when the
+            target group has no target for a new flow.
         """
         protocol_type = ETHERTYPE_IPV6 if inner and inner[0] >> 4 == 6 else ETHERTYPE_IPV4
         try:
@@ -215,9 +244,32 @@ class GwlbSimulator:
         key = canonical_key(flow_key(self.endpoint_id, parsed))
         flow = self.flows.get(key)
         if flow is None:
-            flow = self._new_flow(key, protocol_type)
+            zone = self.zone_of(parsed.src, parsed.dst)
+            sticky = stickiness_key(key, self.group.settings.stickiness)
+            chosen = self.group.choose(sticky, zone)
+            if chosen is None:
+                self.counters.no_target += 1
+                return None
+            flow = self._new_flow(key, protocol_type, socket.inet_aton(chosen), zone, sticky)
+        else:
+            current = socket.inet_ntoa(flow.target)
+            routed = self.group.route(current, flow.sticky, flow.zone)
+            if routed != current:
+                flow.target = socket.inet_aton(routed)
+                flow.used.add(flow.target)
+                flow.moves += 1
+                self.counters.flows_moved += 1
         flow.last_seen = self._clock()
         return flow
+
+    def zone_of(self, src: bytes, dst: bytes) -> str:
+        """The zone whose endpoint a new flow between ``src`` and ``dst`` enters through."""
+        for packed in (src, dst):
+            addr = ipaddress.ip_address(packed)
+            for network, zone in self.zones:
+                if addr.version == network.version and addr in network:
+                    return zone
+        return "a"
 
     def expire_idle(self) -> int:
         """Forget flows idle longer than their timeout, as GWLB does; returns how many.
@@ -242,7 +294,9 @@ class GwlbSimulator:
         del self.by_cookie[flow.cookie]
         self.counters.expired += sum(flow.outstanding.values())
 
-    def _new_flow(self, key: bytes, protocol_type: int) -> SimFlow:
+    def _new_flow(
+        self, key: bytes, protocol_type: int, target: bytes, zone: str, sticky: bytes
+    ) -> SimFlow:
         cookie = self._rng.getrandbits(32)
         while cookie in self.by_cookie:
             cookie = self._rng.getrandbits(32)
@@ -250,7 +304,10 @@ class GwlbSimulator:
             key=key,
             cookie=cookie,
             sport=self._rng.randint(*SOURCE_PORTS),
-            target=self.targets[zlib.crc32(key) % len(self.targets)],
+            target=target,
+            zone=zone,
+            sticky=sticky,
+            used={target},
             header=build_geneve(
                 endpoint_id=self.endpoint_id,
                 attachment_id=self.attachment_id,
@@ -269,9 +326,11 @@ class GwlbSimulator:
     def encapsulate(self, inner: bytes) -> Outbound | None:
         """Wrap a captured inner packet for its flow's appliance; None if unparseable."""
         self.counters.captured += 1
+        no_target = self.counters.no_target
         flow = self.flow_for(inner)
         if flow is None:
-            self.counters.unparseable += 1
+            if self.counters.no_target == no_target:
+                self.counters.unparseable += 1
             return None
         digest = hash(inner)
         if digest not in flow.outstanding and len(flow.outstanding) >= self._max_outstanding:
@@ -279,7 +338,7 @@ class GwlbSimulator:
             self.counters.expired += flow.outstanding.pop(oldest)
         flow.outstanding[digest] = flow.outstanding.get(digest, 0) + 1
         flow.sent += 1
-        self.per_target[flow.target]["sent"] += 1
+        self._per_target(flow.target)["sent"] += 1
         datagram = build_ipv4_udp(
             self.address, flow.target, flow.sport, GENEVE_PORT, flow.header + inner
         )
@@ -312,7 +371,7 @@ class GwlbSimulator:
         if flow is None:
             violations.append(Violation.UNKNOWN_COOKIE)
         else:
-            if outer.src != flow.target:
+            if outer.src not in flow.used:
                 violations.append(Violation.SOURCE_ADDRESS)
             if outer.sport != flow.sport:
                 violations.append(Violation.SOURCE_PORT)
@@ -336,8 +395,14 @@ class GwlbSimulator:
             )
             return violations, None
         self.counters.verified += 1
-        self.per_target[outer.src]["verified"] += 1
+        self._per_target(outer.src)["verified"] += 1
         return [], inner
+
+    def _per_target(self, target: bytes) -> dict[str, int]:
+        counts = self.per_target.get(target)
+        if counts is None:
+            counts = self.per_target[target] = {"sent": 0, "verified": 0}
+        return counts
 
     def _record(self, violations: list[Violation], detail: str) -> None:
         self.counters.rejected += 1
@@ -373,8 +438,47 @@ class GwlbSimulator:
             "flows_expired": counters.flows_expired,
             "violations": dict(counters.violations),
             "recent_violations": list(self.recent_violations),
-            "targets": [
-                {"address": str(ipaddress.ip_address(t)), **self.per_target[t]}
-                for t in self.targets
-            ],
+            "no_target": counters.no_target,
+            "flows_moved": counters.flows_moved,
+            "group": self.group.settings.as_json(),
+            "targets": self.targets_status(),
+            "watched": self.watched_flows(),
         }
+
+    def targets_status(self) -> list[dict[str, Any]]:
+        """Every target ever used or registered: group state, packets and current flows."""
+        flows: dict[bytes, int] = {}
+        for flow in self.flows.values():
+            flows[flow.target] = flows.get(flow.target, 0) + 1
+        group = {socket.inet_aton(t.address): t.as_json() for t in self.group.targets.values()}
+        out = []
+        for packed in dict.fromkeys([*self.per_target, *group]):
+            address = socket.inet_ntoa(packed)
+            entry = group.get(packed) or {"address": address, "state": "unused", "healthy": None}
+            out.append({**entry, **self._per_target(packed), "flows": flows.get(packed, 0)})
+        return out
+
+    def watched_flows(self) -> list[dict[str, Any]]:
+        """TCP flows to a watched port: the client end, target now and moves."""
+        out = []
+        for flow in self.flows.values():
+            if flow.key[8] != _TCP or len(flow.key) != 21:
+                continue
+            src, dst = socket.inet_ntoa(flow.key[9:13]), socket.inet_ntoa(flow.key[13:17])
+            sport, dport = int.from_bytes(flow.key[17:19]), int.from_bytes(flow.key[19:21])
+            if dport in self.watch_ports:
+                client, server_port = f"{src}:{sport}", dport
+            elif sport in self.watch_ports:
+                client, server_port = f"{dst}:{dport}", sport
+            else:
+                continue
+            out.append(
+                {
+                    "client": client,
+                    "port": server_port,
+                    "target": socket.inet_ntoa(flow.target),
+                    "moves": flow.moves,
+                    "zone": flow.zone,
+                }
+            )
+        return out

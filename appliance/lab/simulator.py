@@ -52,6 +52,7 @@ from pyroute2 import IPRoute
 
 from appliance.lab.errors import SimulatorError
 from appliance.lab.gwlb import IDLE_TIMEOUT, TCP_IDLE_TIMEOUT, GwlbSimulator
+from appliance.lab.targets import GroupSettings, TargetGroup
 from appliance.wire.geneve import GENEVE_PORT, MAX_DATAGRAM
 
 TUNSETIFF = 0x400454CA
@@ -62,70 +63,30 @@ _BATCH = 64
 _RULE_PRIORITY = 1000
 
 
-@dataclass(slots=True)
-class TargetHealth:
-    """Health of one appliance as the simulated target group sees it.
-
-    GWLB semantics (PROTOCOL.md, "Health checks"): healthy after ``healthy_threshold``
-    passes in a row, unhealthy after ``unhealthy_threshold`` failures in a row; a pass
-    is an HTTP status 200-399.
-    """
-
-    address: str
-    healthy: bool = False
-    checks: int = 0
-    passes_in_row: int = 0
-    failures_in_row: int = 0
-    last_code: int | None = None
-    last_error: str | None = None
-    healthy_threshold: int = 2
-    unhealthy_threshold: int = 2
-
-    def record(self, code: int | None, error: str | None = None) -> None:
-        """Account one health check result (``code`` None when the request failed)."""
-        self.checks += 1
-        self.last_code, self.last_error = code, error
-        if code is not None and 200 <= code < 400:
-            self.passes_in_row += 1
-            self.failures_in_row = 0
-            if self.passes_in_row >= self.healthy_threshold:
-                self.healthy = True
-        else:
-            self.failures_in_row += 1
-            self.passes_in_row = 0
-            if self.failures_in_row >= self.unhealthy_threshold:
-                self.healthy = False
-
-    def as_json(self) -> dict[str, Any]:
-        """JSON-ready view."""
-        return {
-            "address": self.address,
-            "healthy": self.healthy,
-            "checks": self.checks,
-            "last_code": self.last_code,
-            "last_error": self.last_error,
-        }
-
-
 @dataclass
 class HealthChecker:
-    """Polls ``http://<target>:<port>/healthz`` for every target in a thread."""
+    """Polls ``http://<target>:<port>/healthz`` of every target of the group in a thread.
+
+    Verdicts go to :meth:`appliance.lab.targets.TargetGroup.record`, which applies the
+    GWLB's threshold rules. Only this thread records health; the loop's thread changes
+    which targets exist, so each round works on a snapshot of the addresses.
+    """
 
     port: int
-    targets: list[TargetHealth]
+    group: TargetGroup
     interval: float = 1.0
     timeout: float = 1.0
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def check_once(self) -> None:
         """One health check of every target."""
-        for target in self.targets:
-            conn = http.client.HTTPConnection(target.address, self.port, timeout=self.timeout)
+        for address in list(self.group.targets):
+            conn = http.client.HTTPConnection(address, self.port, timeout=self.timeout)
             try:
                 conn.request("GET", "/healthz")
-                target.record(conn.getresponse().status)
+                self.group.record(address, conn.getresponse().status)
             except (OSError, http.client.HTTPException) as exc:
-                target.record(None, str(exc) or type(exc).__name__)
+                self.group.record(address, None, str(exc) or type(exc).__name__)
             finally:
                 conn.close()
 
@@ -138,6 +99,24 @@ class HealthChecker:
     def stop(self) -> None:
         """Ask :meth:`run` to return."""
         self._stop.set()
+
+
+def read_targets_file(path: Path) -> tuple[GroupSettings, list[tuple[str, str]]] | None:
+    """The wanted target group: settings and (address, zone) of every registered target.
+
+    The file (JSON, written atomically by the lab) looks like
+    ``{"settings": {...GroupSettings...}, "targets": [{"address": ..., "zone": "a"}]}``.
+
+    Returns:
+        None when the file is missing or not valid (the group stays as it is).
+    """
+    try:
+        doc = json.loads(path.read_text())
+        settings = GroupSettings.from_json(doc.get("settings", {}))
+        targets = [(str(t["address"]), str(t.get("zone", "a"))) for t in doc["targets"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return settings, targets
 
 
 def open_tun(name: str) -> int:
@@ -217,8 +196,11 @@ class SimulatorProcess:
         status_file: Path | None,
         status_interval: float,
         health: HealthChecker | None,
+        targets_file: Path | None = None,
     ) -> None:
         self.sim = sim
+        self.targets_file = targets_file
+        self._targets_mtime = 0
         self.tun_fd = tun_fd
         self.status_file = status_file
         self.status_interval = status_interval
@@ -244,9 +226,24 @@ class SimulatorProcess:
         document["state"] = self.state
         document["pid"] = os.getpid()
         document["now"] = time.time()
-        for n, target in enumerate(document["targets"]):
-            target.update(self.health.targets[n].as_json() if self.health else {"healthy": None})
+        document["health_checked"] = self.health is not None
         return document
+
+    def _reload_targets(self) -> None:
+        """Apply the targets file when it changed; end drains whose delay is over."""
+        group = self.sim.group
+        if self.targets_file is not None:
+            try:
+                mtime = self.targets_file.stat().st_mtime_ns
+            except OSError:
+                mtime = 0
+            if mtime and mtime != self._targets_mtime:
+                wanted = read_targets_file(self.targets_file)
+                if wanted is not None:
+                    self._targets_mtime = mtime
+                    group.settings, targets = wanted
+                    group.sync(targets, time.monotonic())
+        group.expire(time.monotonic())
 
     def _publish(self) -> None:
         if self.status_file is not None:
@@ -309,6 +306,7 @@ class SimulatorProcess:
                     key.data()
                 now = time.monotonic()
                 if now >= next_publish:
+                    self._reload_targets()
                     self.sim.expire_idle()
                     self._publish()
                     next_publish = now + self.status_interval
@@ -332,7 +330,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--address", required=True, help="address the GWLB sends from")
     parser.add_argument(
-        "--appliance", action="append", required=True, help="appliance address (repeatable)"
+        "--appliance", action="append", default=[], help="appliance address (repeatable)"
+    )
+    parser.add_argument(
+        "--targets-file",
+        type=Path,
+        help="JSON target group (settings and targets), re-read when it changes",
+    )
+    parser.add_argument(
+        "--zone",
+        action="append",
+        default=[],
+        metavar="CIDR=ZONE",
+        help="flows from/to CIDR enter through ZONE's endpoint (repeatable; default zone a)",
+    )
+    parser.add_argument(
+        "--watch-port", type=int, action="append", default=[], help="list TCP flows to PORT"
     )
     parser.add_argument(
         "--capture", action="append", required=True, help="interface whose traffic the GWLB takes"
@@ -360,9 +373,25 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: set up the TUN plumbing and run until SIGTERM/SIGINT."""
     args = build_parser().parse_args(argv)
     try:
+        group = TargetGroup()
+        for address in args.appliance:
+            group.register(address)
+        if args.targets_file is not None:
+            wanted = read_targets_file(args.targets_file)
+            if wanted is not None:
+                group.settings, targets = wanted
+                group.sync(targets, time.monotonic())
+        if not group.targets and args.targets_file is None:
+            raise SimulatorError("give --appliance or --targets-file")
+        zones = [tuple(spec.split("=", 1)) for spec in args.zone]
+        if any(len(zone) != 2 for zone in zones):
+            raise SimulatorError("--zone takes CIDR=ZONE")
         sim = GwlbSimulator(
             address=socket.inet_aton(args.address),
-            targets=[socket.inet_aton(a) for a in args.appliance],
+            targets=[],
+            group=group,
+            zones=[(z[0], z[1]) for z in zones],
+            watch_ports=args.watch_port,
             endpoint_id=args.endpoint_id,
             attachment_id=args.attachment_id,
             vni=args.vni,
@@ -374,9 +403,7 @@ def main(argv: list[str] | None = None) -> int:
         health = None
         if args.health_port is not None:
             health = HealthChecker(
-                port=args.health_port,
-                targets=[TargetHealth(a) for a in args.appliance],
-                interval=args.health_interval,
+                port=args.health_port, group=group, interval=args.health_interval
             )
         process = SimulatorProcess(
             sim,
@@ -385,6 +412,7 @@ def main(argv: list[str] | None = None) -> int:
             status_file=args.status_file,
             status_interval=args.status_interval,
             health=health,
+            targets_file=args.targets_file,
         )
     except (SimulatorError, OSError, ValueError) as exc:
         print(f"gwlb simulator: {exc}", file=sys.stderr)

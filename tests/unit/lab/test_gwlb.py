@@ -73,7 +73,13 @@ def test_a_correct_return_is_verified_and_forwarded(sim: GwlbSimulator) -> None:
     assert forwarded == inner
     assert sim.counters.verified == 1
     assert sim.unreturned == 0
-    assert sim.status()["targets"] == [{"address": "198.18.0.10", "sent": 1, "verified": 1}]
+    (target,) = sim.status()["targets"]
+    assert (target["address"], target["sent"], target["verified"], target["flows"]) == (
+        "198.18.0.10",
+        1,
+        1,
+        1,
+    )
     assert out.flow.returned == 1
 
 

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-from appliance.lab.simulator import TargetHealth
+from appliance.lab.targets import GroupSettings, Target
 
 
 def test_healthy_after_two_passes_unhealthy_after_two_failures() -> None:
-    target = TargetHealth("198.18.0.10")
-    target.record(200)
-    assert not target.healthy
-    target.record(399)
-    assert target.healthy
-    target.record(503)
-    assert target.healthy
-    target.record(None, "connection refused")
-    assert not target.healthy
+    settings = GroupSettings()
+    target = Target("198.18.0.10")
+    assert target.state == "initial"
+    target.record(200, None, settings)
+    assert target.state == "initial"
+    target.record(399, None, settings)
+    assert target.state == "healthy"
+    target.record(503, None, settings)
+    assert target.state == "healthy"
+    target.record(None, "connection refused", settings)
+    assert target.state == "unhealthy"
     assert target.as_json() == {
         "address": "198.18.0.10",
+        "zone": "a",
+        "state": "unhealthy",
         "healthy": False,
         "checks": 4,
         "last_code": None,
@@ -25,9 +29,10 @@ def test_healthy_after_two_passes_unhealthy_after_two_failures() -> None:
 
 
 def test_a_failure_resets_the_run_of_passes() -> None:
-    target = TargetHealth("198.18.0.10", healthy_threshold=3)
+    settings = GroupSettings(healthy_threshold=3)
+    target = Target("198.18.0.10")
     for code in (200, 200, 404, 200, 200):
-        target.record(code)
-    assert not target.healthy
-    target.record(200)
-    assert target.healthy
+        target.record(code, None, settings)
+    assert target.state == "initial"
+    target.record(200, None, settings)
+    assert target.state == "healthy"
