@@ -187,6 +187,12 @@ class Supervisor:
         self._collector = threading.Thread(target=self._collect, name="collector", daemon=True)
         self._collector.start()
         self.event("started", f"gwlbd {__version__} starting {len(self.workers)} workers")
+        if self.config.mode == "tun" and self.config.workers != len(self.workers):
+            self.event(
+                "tun-workers",
+                f"tun mode runs one data-plane worker ({self.config.workers} configured): "
+                "the kernel cannot hand a gwo packet to the worker that owns its flow",
+            )
 
     def _retire(self, snap: dict[str, Any]) -> None:
         for name in (*_COUNTERS, *_FLOW_COUNTERS):

@@ -171,6 +171,7 @@ def build_rig(
             "--listen", APPLIANCE, "--gwlb-cidr", f"{GWLB}/32",
             "--health-port", "8080", "--admin-socket", sock,
             "--shutdown-grace", "0", "--log-format", "text", "--tun-hook-timeout", "20",
+            "--workers", "2",  # tun mode runs one anyway (an event says so)
             *extra_args,
         ]  # fmt: skip
         daemon_env = {**os.environ, **env} if env else None

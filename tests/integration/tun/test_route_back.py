@@ -50,6 +50,7 @@ def test_route_back_forwards_through_the_kernel_firewall(route_back: TunRig) -> 
     assert tunnel["interfaces"]["in"] == gwi
     assert tunnel["interfaces"]["out"] == gwo
     assert len(status["workers"]) == 1
+    assert any(e["kind"] == "tun-workers" for e in status["events"])
     assert rig.peer_counts()["bad"] == {}
 
 
