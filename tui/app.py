@@ -105,6 +105,7 @@ class GwlbtopApp(App[None]):
         self._timer: Timer | None = None
         self._polling = False
         self._poll_again = False
+        self._retired: list[object] = []
 
     # --- views -------------------------------------------------------------------------
 
@@ -232,6 +233,11 @@ class GwlbtopApp(App[None]):
         self._polling = True
         self._poll(self._request())
 
+    @property
+    def refreshing(self) -> bool:
+        """Whether a refresh is in flight."""
+        return self._polling
+
     def action_refresh_now(self) -> None:
         """Refresh now."""
         self.refresh_now()
@@ -247,6 +253,9 @@ class GwlbtopApp(App[None]):
 
     @work(thread=True, exclusive=False, group="poll")
     def _poll(self, request: FetchRequest) -> None:
+        # Drop what the UI thread replaced last time here, off the UI thread.
+        retired, self._retired = self._retired, []
+        retired.clear()
         view = self.active_view
         try:
             snapshot = self.source.fetch(request)
@@ -280,6 +289,7 @@ class GwlbtopApp(App[None]):
         return self.marks[view].apply(BUILDERS[view](ctx))
 
     def _deliver(self, snapshot: Snapshot, view: str, table: ViewTable) -> None:
+        self._retired.append(self.snapshot)
         self.snapshot = snapshot
         self.refreshes += 1
         self.last_ok = self.clock()
@@ -293,7 +303,10 @@ class GwlbtopApp(App[None]):
     def _show(self, view: str, table: ViewTable) -> None:
         screen = self.get_screen(view)
         if isinstance(screen, ViewScreen):
+            self._retired.append(screen.table_data)
             screen.show(table)
+            self._retired.append(screen.table.retired[:])
+            screen.table.retired.clear()
 
     def _failed(self, message: str) -> None:
         self.last_error = message

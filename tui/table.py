@@ -144,42 +144,50 @@ class ChangeMarks:
     """Remembers values between refreshes and marks the cells that changed."""
 
     tick: int = 0
-    _values: dict[tuple[str, int], Any] = field(default_factory=dict)
-    _marks: dict[tuple[str, int], tuple[int, str]] = field(default_factory=dict)
+    _values: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    _marks: dict[str, dict[int, tuple[int, str]]] = field(default_factory=dict)
 
     def apply(self, table: ViewTable) -> ViewTable:
         """Return ``table`` with a marker appended to recently changed marked cells."""
         self.tick += 1
-        marked_cols = [i for i, c in enumerate(table.columns) if c.mark]
-        if not marked_cols:
+        marked = [i for i, c in enumerate(table.columns) if c.mark]
+        if not marked:
             return table
         values, marks, tick = self._values, self._marks, self.tick
-        new_values: dict[tuple[str, int], Any] = {}
+        new_values: dict[str, tuple[Any, ...]] = {}
         out: list[Row] = []
         for row in table.rows:
-            cells: list[str] | None = None
-            for i in marked_cols:
-                cell_key = (row.key, i)
-                value = row.values[i]
-                new_values[cell_key] = value
-                old = values.get(cell_key, value)
-                if old != value:
-                    up = isinstance(value, int | float) and isinstance(old, int | float)
-                    sign = (MARK_UP if value > old else MARK_DOWN) if up else MARK_CHANGED
-                    marks[cell_key] = (tick, sign)
-                mark = marks.get(cell_key)
-                if mark is not None:
-                    if tick - mark[0] >= MARK_TICKS:
-                        del marks[cell_key]
-                        continue
-                    if cells is None:
-                        cells = list(row.cells)
-                    cells[i] = f"{cells[i]} {mark[1]}"
-            out.append(row if cells is None else _with_cells(row, tuple(cells)))
+            key = row.key
+            now = tuple([row.values[i] for i in marked])
+            new_values[key] = now
+            old = values.get(key)
+            row_marks = marks.get(key)
+            if old is not None and old != now:
+                if row_marks is None:
+                    row_marks = marks[key] = {}
+                for j, i in enumerate(marked):
+                    if old[j] != now[j]:
+                        row_marks[i] = (tick, _sign(old[j], now[j]))
+            if not row_marks:
+                out.append(row)
+                continue
+            cells = list(row.cells)
+            for i, (at, sign) in list(row_marks.items()):
+                if tick - at >= MARK_TICKS:
+                    del row_marks[i]
+                else:
+                    cells[i] = f"{cells[i]} {sign}"
+            out.append(_with_cells(row, tuple(cells)))
         self._values = new_values
-        for cell_key in [k for k in marks if k not in new_values]:
-            del marks[cell_key]
+        for key in [k for k, m in marks.items() if not m or k not in new_values]:
+            del marks[key]
         return ViewTable(table.columns, out, table.summary)
+
+
+def _sign(old: Any, new: Any) -> str:
+    if isinstance(old, int | float) and isinstance(new, int | float):
+        return MARK_UP if new > old else MARK_DOWN
+    return MARK_CHANGED
 
 
 def _with_cells(row: Row, cells: tuple[str, ...]) -> Row:

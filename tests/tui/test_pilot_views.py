@@ -229,7 +229,7 @@ async def test_group_by_and_drill_into_group(make_app: AppFactory, fleet: FakeSo
         assert app.group_by is None
         assert 0 < view(app).table.row_count < 30
         rule = group.key.removeprefix("rule:")
-        assert all(r.record["rule"] == rule for r in view(app).table._records.values())
+        assert all(r.record["rule"] == rule for r in view(app).table._rows)
 
 
 async def test_describe_raw_and_copy(make_app: AppFactory, fleet: FakeSource) -> None:

@@ -51,7 +51,7 @@ class ViewScreen(Screen[None]):
     VIEW: ClassVar[str] = ""
     DEFAULT_CSS = """
     ViewScreen #title { height: 1; background: $primary; color: $text; text-style: bold; }
-    ViewScreen #summary { height: auto; max-height: 3; color: $text-muted; }
+    ViewScreen #summary { height: 2; color: $text-muted; }
     ViewScreen KeyedTable { height: 1fr; }
     ViewScreen #line { height: 1; border: none; padding: 0 1; display: none; }
     ViewScreen #line.-visible { display: block; }
@@ -83,6 +83,7 @@ class ViewScreen(Screen[None]):
         self.table_data: ViewTable | None = None
         self.shown = 0
         self._line_mode = "/"
+        self._texts: dict[str, str] = {}
 
     @property
     def gwlbtop(self) -> GwlbtopApp:
@@ -150,7 +151,7 @@ class ViewScreen(Screen[None]):
         self.shown = len(rows)
         if self.arrangement.frozen_order is not None:
             self.arrangement = replace(self.arrangement, frozen_order=tuple(self.table.order))
-        self.query_one("#summary", Static).update(Text(data.summary))
+        self._set("#summary", data.summary)
         self.refresh_bars()
 
     def refresh_bars(self) -> None:
@@ -171,7 +172,7 @@ class ViewScreen(Screen[None]):
             parts.append(f"grouped by {app.group_by}")
         parts.append(f"rates over {app.window:g}s")
         parts.append("read-write" if app.write else "read-only")
-        self.query_one("#title", Static).update(Text(" " + " · ".join(parts)))
+        self._set("#title", " " + " · ".join(parts))
         rows = f"{self.shown} of {total} rows" if a.filter_text else f"{total} rows"
         flags = []
         if a.filter_text:
@@ -181,7 +182,7 @@ class ViewScreen(Screen[None]):
         status, stale = app.freshness()
         status_bar = self.query_one("#status", Static)
         status_bar.set_class(stale, "-stale")
-        status_bar.update(Text(" " + " · ".join([status, rows, *flags])))
+        self._set("#status", " " + " · ".join([status, rows, *flags]))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Write actions exist only with ``--write`` (hidden from the footer and help otherwise)."""
@@ -195,6 +196,12 @@ class ViewScreen(Screen[None]):
     def action_enter(self) -> None:
         """Enter on a row: each view says what it opens (default: describe)."""
         self.action_describe()
+
+    def _set(self, selector: str, text: str) -> None:
+        """Update a fixed-height text line only when its text changed (no layout pass)."""
+        if self._texts.get(selector) != text:
+            self._texts[selector] = text
+            self.query_one(selector, Static).update(Text(text), layout=False)
 
     def current(self) -> Row | None:
         """The row under the cursor."""

@@ -14,9 +14,14 @@ per-cell and per-row operations (``remove_row`` is O(n)), far too slow for
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
+from rich.cells import set_cell_size
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual._two_way_dict import TwoWayDict
+from textual.cache import LRUCache
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, RowKey
@@ -24,23 +29,89 @@ from textual.widgets.data_table import Row as TableRow
 
 from tui.table import MARKS, Column, Row
 
+_MARKED = Style(bold=True)
+"""Cells carrying a change marker are also bold (the marker itself is the non-colour cue)."""
 SORT_UP = "▲"
 SORT_DOWN = "▼"
+
+
+class _CellRow(dict[ColumnKey, "str | Text"]):
+    """A row's cells as DataTable reads them (``row[column_key]``), without building a dict.
+
+    DataTable keeps ``{column key: value}`` per row; building 10,000 of those per
+    refresh costs more than the rest of a refresh. This empty dict answers every
+    lookup from the row's cell tuple through ``__missing__``.
+    """
+
+    __slots__ = ("_cells", "_index")
+
+    def __init__(self, cells: tuple[str, ...], index: dict[ColumnKey, int]) -> None:
+        super().__init__()
+        self._cells = cells
+        self._index = index
+
+    def __missing__(self, key: ColumnKey) -> str:
+        return self._cells[self._index[key]]
+
+
+def _name(key: RowKey | str) -> str:
+    return key if isinstance(key, str) else key.value or ""
+
+
+class _RowData(dict[RowKey, dict[ColumnKey, "str | Text"]]):
+    """DataTable's ``{row key: {column key: value}}`` store, answered from the table's cells.
+
+    Never filled: every lookup goes through ``__missing__`` to the cell tuples the
+    last :meth:`KeyedTable.sync` received.
+    """
+
+    __slots__ = ("_table",)
+
+    def __init__(self, table: KeyedTable) -> None:
+        super().__init__()
+        self._table = table
+
+    def __missing__(self, key: RowKey | str) -> dict[ColumnKey, str | Text]:
+        cells = self._table._cells.get(_name(key))
+        if cells is None:
+            raise KeyError(key)
+        return _CellRow(cells, self._table._column_index)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, RowKey | str) and _name(key) in self._table._cells
+
+    def __len__(self) -> int:
+        return len(self._table._cells)
+
+    def get(self, key: RowKey | str, default: Any = None) -> Any:
+        """``self[key]`` or ``default``."""
+        try:
+            return self.__missing__(key)
+        except KeyError:
+            return default
 
 
 class KeyedTable(DataTable[str | Text]):
     """A row-cursor DataTable fed whole row lists by key."""
 
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id, cursor_type="row", zebra_stripes=True)
+        # set before DataTable.__init__: its watchers already read the row order
+        self._order: list[str] = []
+        self._row_keys: dict[str, RowKey] = {}
+        self._offsets: tuple[int, list[tuple[RowKey, int]], list[TableRow]] | None = None
         self._columns: tuple[Column, ...] = ()
         self._visible: list[int] = []
+        super().__init__(id=id, cursor_type="row", zebra_stripes=True)
         self._column_keys: list[ColumnKey] = []
-        self._row_keys: dict[str, RowKey] = {}
         self._cells: dict[str, tuple[str, ...]] = {}
-        self._order: list[str] = []
-        self._records: dict[str, Row] = {}
+        self._data = _RowData(self)
+        self.retired: list[object] = []
+        """Replaced row data, dropped later by a worker thread: freeing 10,000 flow
+        records on the UI thread costs more than the rest of a refresh."""
+        self._rows: list[Row] = []
         self._pending_cursor: str | None = None
+        self._column_index: dict[ColumnKey, int] = {}
+        self._fast_cells: LRUCache[tuple[object, ...], list[list[Segment]]] = LRUCache(20_000)
 
     @property
     def order(self) -> list[str]:
@@ -57,8 +128,8 @@ class KeyedTable(DataTable[str | Text]):
     @property
     def cursor_record(self) -> Row | None:
         """The model row under the cursor."""
-        key = self.cursor_key
-        return None if key is None else self._records.get(key)
+        index = self.cursor_row
+        return self._rows[index] if 0 <= index < len(self._rows) else None
 
     def configure(
         self,
@@ -89,8 +160,9 @@ class KeyedTable(DataTable[str | Text]):
             self.add_column(label, width=columns[i].width, key=columns[i].key)
             for i, label in zip(visible, labels, strict=True)
         ]
+        self._column_index = dict(zip(self._column_keys, visible, strict=True))
         self._row_keys.clear()
-        self._cells.clear()
+        self._cells = {}
         self._order = []
         self._pending_cursor = keep
 
@@ -101,52 +173,29 @@ class KeyedTable(DataTable[str | Text]):
         descending = column.numeric != reverse
         return f"{column.label} {SORT_DOWN if descending else SORT_UP}"
 
-    def _render_cells(self, cells: tuple[str, ...]) -> dict[ColumnKey, str | Text]:
-        out: dict[ColumnKey, str | Text] = {}
-        columns = self._columns
-        for key, i in zip(self._column_keys, self._visible, strict=True):
-            cell = cells[i]
-            column = columns[i]
-            if column.numeric:
-                cell = cell.rjust(column.width)
-            if cell and cell[-1] in MARKS:
-                out[key] = Text(cell, style="bold")
-            else:
-                out[key] = cell
-        return out
-
     def sync(self, rows: Sequence[Row]) -> None:
-        """Show exactly ``rows``, in this order, updating only what changed."""
+        """Show exactly ``rows`` (unique keys), in this order, keeping the cursor on its key.
+
+        Cells are not copied into DataTable's row store: :class:`_RowData` answers
+        from ``rows`` directly, so a refresh costs two comprehensions and, when the
+        order changed, one index rebuild, whatever the number of changed cells.
+        """
         keep = self._pending_cursor or self.cursor_key
         self._pending_cursor = None
-        data = self._data
-        meta = self.rows
-        row_keys = self._row_keys
-        shown = self._cells
-        records = {}
-        order = []
-        for row in rows:
-            key = row.key
-            records[key] = row
-            order.append(key)
-            cells = row.cells
-            previous = shown.get(key)
-            if previous == cells:
-                continue
-            shown[key] = cells
-            rk = row_keys.get(key)
-            if rk is None:
+        order = [row.key for row in rows]
+        cells = {row.key: row.cells for row in rows}
+        if len(cells) != len(order):
+            raise ValueError("duplicate row keys")
+        row_keys, meta = self._row_keys, self.rows
+        if cells.keys() != row_keys.keys():
+            for key in row_keys.keys() - cells.keys():
+                del meta[row_keys.pop(key)]
+            for key in cells.keys() - row_keys.keys():
                 rk = row_keys[key] = RowKey(key)
                 meta[rk] = TableRow(rk, 1)
-            data[rk] = self._render_cells(cells)
-        if len(records) != len(order):
-            raise ValueError("duplicate row keys")
-        for key in [k for k in shown if k not in records]:
-            rk = row_keys.pop(key)
-            del shown[key]
-            del data[rk]
-            del meta[rk]
-        self._records = records
+        self.retired.append((self._cells, self._rows))
+        self._cells = cells
+        self._rows = list(rows)
         if order != self._order:
             self._row_locations = TwoWayDict({row_keys[k]: i for i, k in enumerate(order)})
             self._order = order
@@ -161,3 +210,88 @@ class KeyedTable(DataTable[str | Text]):
                 self.cursor_coordinate = Coordinate(index, 0)
         elif self.cursor_row >= len(order) > 0:
             self.cursor_coordinate = Coordinate(len(order) - 1, 0)
+
+    def _render_cell(  # noqa: PLR0917 - DataTable's signature
+        self,
+        row_index: int,
+        column_index: int,
+        base_style: Style,
+        width: int,
+        cursor: bool = False,
+        hover: bool = False,
+    ) -> list[list[Segment]]:
+        """Render one body cell as a single line of segments, cached by its value.
+
+        DataTable renders every visible cell through Rich (Padding, Styled, line
+        splitting) again after any update; gwlbtop's cells are one-line strings, so
+        a direct padded segment is equivalent and ~20x cheaper. Header cells go the
+        usual way.
+        """
+        if row_index < 0 or column_index < 0:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        row_key = self._row_locations.get_key(row_index)
+        column_key = self._column_locations.get_key(column_index)
+        if row_key is None or column_key is None or row_key.value not in self._cells:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        value = self._cells[row_key.value][self._visible[column_index]]
+        key = (
+            value.plain if isinstance(value, Text) else value,
+            str(value.style) if isinstance(value, Text) else "",
+            row_index,
+            column_index,
+            width,
+            base_style,
+            cursor,
+            hover,
+            self._show_hover_cursor,
+            self._pseudo_class_state,
+        )
+        cached = self._fast_cells.get(key)
+        if cached is not None:
+            return cached
+        component, post = self._get_styles_to_render_cell(
+            False,
+            False,
+            False,
+            hover,
+            cursor,
+            self.show_cursor,
+            self._show_hover_cursor,
+            self.cursor_foreground_priority == "css",
+            self.cursor_background_priority == "css",
+        )
+        style = base_style + Style.from_meta({"row": row_index, "column": column_index})
+        style = style + component
+        plain = value.plain if isinstance(value, Text) else str(value)
+        cell_style = style + post
+        if plain and plain[-1] in MARKS:
+            cell_style = cell_style + _MARKED
+        column = self._columns[self._visible[column_index]] if self._columns else None
+        if column is not None and column.numeric:
+            plain = plain.rjust(column.width)
+        pad = self.cell_padding
+        padding = Segment(" " * pad, style + post)
+        lines = [
+            [padding, Segment(set_cell_size(plain, max(0, width - 2 * pad)), cell_style), padding]
+        ]
+        self._fast_cells[key] = lines
+        return lines
+
+    def _ordered(self) -> tuple[list[tuple[RowKey, int]], list[TableRow]]:
+        cached = self._offsets
+        if cached is None or cached[0] != self._update_count:
+            row_keys, meta = self._row_keys, self.rows
+            keys = [row_keys[k] for k in self._order]
+            cached = (self._update_count, [(k, 0) for k in keys], [meta[k] for k in keys])
+            self._offsets = cached
+        return cached[1], cached[2]
+
+    @property
+    def _y_offsets(self) -> list[tuple[RowKey, int]]:
+        """Every row is one line high: one entry per row, in display order (cached)."""
+        return self._ordered()[0]
+
+    @property
+    def ordered_rows(self) -> list[TableRow]:
+        """Rows in display order (cached per update)."""
+        return self._ordered()[1]
