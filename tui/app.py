@@ -491,7 +491,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(text + "\n")
         return 0
     log_file = configure_logging(args.log_file)
-    policy, note = load_policy_file(args.policy_file)
+    policy, note = load_policy_file(args.policy_file, demo=args.demo)
     app = create_app(
         source,
         write=args.write,

@@ -9,7 +9,7 @@ from appliance.policy.matcher import CompiledPolicy
 from tui.appliance_source import ApplianceSource
 from tui.errors import SourceError, TuiError
 from tui.explain import ExplainError, load_policy
-from tui.fake import FakeSource
+from tui.fake import DEMO_POLICY, FakeSource
 from tui.fleet_source import FleetSettings, FleetSource
 from tui.source import DataSource
 from tui.views import VIEW_NAMES
@@ -92,8 +92,10 @@ def _target(text: str) -> tuple[str, str]:
     return instance_id.strip(), url.strip()
 
 
-def load_policy_file(path: Path | None) -> tuple[CompiledPolicy | None, str]:
-    """The compiled ``--policy-file`` and a note for the explain form."""
+def load_policy_file(path: Path | None, *, demo: bool = False) -> tuple[CompiledPolicy | None, str]:
+    """The compiled ``--policy-file`` (or the demo fleet's policy) and a note for the form."""
+    if path is None and demo:
+        return load_policy(DEMO_POLICY, "demo"), "the demo fleet's policy v7"
     if path is None:
         return None, "no policy document given (start with --policy-file)"
     try:

@@ -28,6 +28,26 @@ EPOCH = 1_764_433_600.0
 """Simulated start time (2025-11-29 16:26:40 UTC)."""
 
 _DROP_REASONS = tuple(r.value for r in DropReason)
+DEMO_POLICY = """\
+apiVersion: gwlbd.policy/v1
+version: "v7"
+settings: {defaultAction: drop}
+rules:
+  - id: deny-ssh
+    action: drop
+    match: {protocol: tcp, dstPort: [22]}
+  - id: allow-web
+    action: allow
+    match: {protocol: tcp, dstPort: [443]}
+  - id: allow-http
+    action: allow
+    match: {protocol: tcp, dstPort: [80]}
+  - id: allow-dns
+    action: allow
+    match: {protocol: udp, dstPort: [53]}
+"""
+"""The policy document the simulated fleet runs (its rule ids match the fake counters)."""
+
 _AZS = ("us-east-1a", "us-east-1b", "us-east-1c")
 _RULES = (
     ("allow-web", "allow", 443),

@@ -13,7 +13,7 @@ from textual.widgets import Button, Input, Label, Static
 
 from appliance.policy.matcher import CompiledPolicy
 from tui.explain import ExplainError, FlowQuestion, explain
-from tui.screens.modals import MODAL_CSS
+from tui.screens.modals import modal_css
 
 FIELDS = (
     ("src", "source address", "198.18.0.10"),
@@ -30,7 +30,7 @@ class ExplainScreen(ModalScreen[None]):
     """Ask the policy document which rule decides a flow."""
 
     DEFAULT_CSS = (
-        MODAL_CSS
+        modal_css("ExplainScreen")
         + """
     ExplainScreen Horizontal.field { height: 1; padding: 0; }
     ExplainScreen Horizontal.field Label { width: 24; }
@@ -52,7 +52,7 @@ class ExplainScreen(ModalScreen[None]):
                 with Horizontal(classes="field"):
                     yield Label(label)
                     yield Input(value=value, id=f"q-{name}")
-            with Horizontal():
+            with Horizontal(classes="buttons"):
                 yield Button("Explain (enter)", id="explain", variant="primary")
             yield Static("", id="answer")
 

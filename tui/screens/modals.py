@@ -12,23 +12,26 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
-MODAL_CSS = """
-ModalScreen { align: center middle; }
-ModalScreen > Vertical {
+
+def modal_css(name: str) -> str:
+    """The dialog layout, for the screen class ``name`` (DEFAULT_CSS is scoped per class)."""
+    return f"""
+{name} {{ align: center middle; }}
+{name} > Vertical {{
     width: 90%; max-width: 110; height: auto; max-height: 90%;
     border: round $accent; background: $surface; padding: 0 1;
-}
-ModalScreen .title { text-style: bold; padding-bottom: 1; }
-ModalScreen VerticalScroll { height: auto; max-height: 30; }
-ModalScreen Horizontal { height: auto; align-horizontal: right; padding-top: 1; }
-ModalScreen Button { margin-left: 2; }
+}}
+{name} .title {{ text-style: bold; padding-bottom: 1; }}
+{name} VerticalScroll {{ height: auto; max-height: 30; }}
+{name} Horizontal.buttons {{ height: auto; align-horizontal: right; padding-top: 1; }}
+{name} Button {{ margin-left: 2; }}
 """
 
 
 class ConfirmScreen(ModalScreen[bool]):
     """Ask before a write action: ``y``/Enter on Yes confirms, ``n``/Escape cancels."""
 
-    DEFAULT_CSS = MODAL_CSS
+    DEFAULT_CSS = modal_css("ConfirmScreen")
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "answer(True)", "yes"),
         Binding("n,escape", "answer(False)", "no"),
@@ -42,7 +45,7 @@ class ConfirmScreen(ModalScreen[bool]):
         with Vertical(id="dialog"):
             yield Static("Confirm write action", classes="title")
             yield Static(Text(self.question), id="question")
-            with Horizontal():
+            with Horizontal(classes="buttons"):
                 yield Button("No (n)", id="no", variant="primary")
                 yield Button("Yes (y)", id="yes", variant="error")
 
@@ -61,7 +64,7 @@ class ConfirmScreen(ModalScreen[bool]):
 class TextScreen(ModalScreen[None]):
     """A scrollable block of text (describe, raw JSON); Escape or ``q`` closes it."""
 
-    DEFAULT_CSS = MODAL_CSS
+    DEFAULT_CSS = modal_css("TextScreen")
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,d,y", "dismiss", "close"),
         Binding("j", "scroll(1)", "down", show=False),
@@ -87,7 +90,7 @@ class TextScreen(ModalScreen[None]):
 class HelpScreen(ModalScreen[None]):
     """The key bindings live on the screen below, with what they do."""
 
-    DEFAULT_CSS = MODAL_CSS
+    DEFAULT_CSS = modal_css("HelpScreen")
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,question_mark", "dismiss", "close")]
 
     def __init__(self, view: str, bindings: Iterable[tuple[str, str]]) -> None:
