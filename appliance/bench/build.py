@@ -51,6 +51,21 @@ def binary_name(program: str, source: bytes, compiler: str) -> str:
     return f"{program}-{digest.hexdigest()[:16]}"
 
 
+def _private_dir(path: Path) -> None:
+    """Create ``path`` (mode 0700) if needed; refuse it if others could write to it.
+
+    The binaries kept there are run as root, so a directory another user can write to
+    (say, a ``/tmp`` name created in advance) must not be trusted.
+    """
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = path.stat()
+    except OSError as exc:
+        raise BuildError(f"cannot create cache directory {path}: {exc}") from exc
+    if info.st_uid != os.getuid() or info.st_mode & 0o022:
+        raise BuildError(f"cache directory {path} is not private to this user")
+
+
 def build(program: str, *, directory: Path | None = None, compiler: str = "gcc") -> Path:
     """Compile ``program`` unless an up-to-date binary is cached; return its path.
 
@@ -60,19 +75,17 @@ def build(program: str, *, directory: Path | None = None, compiler: str = "gcc")
         compiler: the C compiler to run.
 
     Raises:
-        BuildError: no compiler, or the compiler failed (its messages are included).
+        BuildError: the cache directory is not private, there is no compiler, or the
+            compiler failed (its messages are included).
     """
     source = source_text(program)
     target_dir = directory or cache_dir()
+    _private_dir(target_dir)
     target = target_dir / binary_name(program, source, compiler)
     if target.is_file() and os.access(target, os.X_OK):
         return target
     if shutil.which(compiler) is None:
         raise BuildError(f"{compiler} not found: the benchmark compiles its C programs at run time")
-    try:
-        target_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    except OSError as exc:
-        raise BuildError(f"cannot create cache directory {target_dir}: {exc}") from exc
     src_path = target_dir / f"{target.name}.c"
     tmp_path = target_dir / f".{target.name}.{os.getpid()}.tmp"
     src_path.write_bytes(source)

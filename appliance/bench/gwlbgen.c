@@ -17,6 +17,11 @@
  * another run's id (a backlog the subject still held from an earlier run) is counted
  * as stale, apart from both verified and bad replies.
  *
+ * Latency is the kernel's receive timestamp of a reply (SO_TIMESTAMPNS, taken when the
+ * reply reaches the generator's namespace) minus the send time written in its payload
+ * just before sendmmsg (both CLOCK_REALTIME), so the generator's own scheduling delays
+ * before it reads a reply do not count.
+ *
  * Modes:  --rate 0     send as fast as possible for --duration seconds
  *         --rate R     send R packets/s, paced, for --duration seconds
  *         --probe S    send a packet every 20 ms until one verified reply (readiness)
@@ -77,7 +82,7 @@ struct payload_head {
     uint32_t magic;
     uint32_t flow;
     uint64_t seq;
-    uint64_t sent_ns;
+    uint64_t sent_ns; /* CLOCK_REALTIME, like the kernel's receive timestamps */
     uint64_t run;   /* this run's id: replies from an earlier run are stale */
     uint64_t check; /* seq ^ sent_ns ^ flow ^ run: a cheap cross-check of the four */
 } __attribute__((packed));
@@ -99,6 +104,12 @@ static size_t seen_bytes;
 static uint32_t *lat_hist;
 static uint64_t lat_overflow, lat_samples, lat_max_ns;
 static uint64_t window_end_ns;
+
+static uint64_t wall_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 static uint64_t now_ns(void) {
     struct timespec ts;
@@ -192,7 +203,9 @@ static void record_latency(uint64_t ns) {
     lat_samples++;
 }
 
-static void check_reply(const uint8_t *d, size_t n, const struct sockaddr_in *from, uint64_t t) {
+/* t: monotonic time the reply was read; rx_wall: when it arrived (kernel timestamp) */
+static void check_reply(const uint8_t *d, size_t n, const struct sockaddr_in *from, uint64_t t,
+                        uint64_t rx_wall) {
     received++;
     if (n != GENEVE_LEN + cfg.inner_size) { bad[BAD_LENGTH]++; return; }
     if (from->sin_addr.s_addr != cfg.dst.s_addr) { bad[BAD_SRC_ADDR]++; return; }
@@ -214,7 +227,6 @@ static void check_reply(const uint8_t *d, size_t n, const struct sockaddr_in *fr
         bad[BAD_PAYLOAD]++; return;
     }
     if (h.run != run_id) { stale++; return; }
-    if (h.sent_ns > t) { bad[BAD_PAYLOAD]++; return; }
     unsigned rest = cfg.inner_size - INNER_HDRS - (unsigned)sizeof h;
     for (unsigned k = 0; k < rest; k++)
         if (pl[sizeof h + k] != fill_byte(h.seq, k)) { bad[BAD_PAYLOAD]++; return; }
@@ -225,7 +237,7 @@ static void check_reply(const uint8_t *d, size_t n, const struct sockaddr_in *fr
     seen[h.seq / 8] |= bit;
     verified++;
     if (t <= window_end_ns) verified_in_window++;
-    record_latency(t - h.sent_ns);
+    record_latency(rx_wall > h.sent_ns ? rx_wall - h.sent_ns : 0);
 }
 
 static int tx_fd, rx_fd;
@@ -234,9 +246,10 @@ static struct mmsghdr tx_msgs[MAX_BATCH], rx_msgs[MAX_BATCH];
 static struct iovec tx_iov[MAX_BATCH], rx_iov[MAX_BATCH];
 static uint8_t rx_buf[MAX_BATCH][2048];
 static struct sockaddr_in rx_from[MAX_BATCH], dst_addr;
+static uint8_t rx_ctrl[MAX_BATCH][CMSG_SPACE(sizeof(struct timespec))];
 
 static void send_batch(unsigned n) {
-    uint64_t t = now_ns();
+    uint64_t t = wall_ns(); /* written into each payload, compared with kernel rx stamps */
     for (unsigned i = 0; i < n; i++) {
         uint64_t seq = sent + i;
         fill_packet(tx_buf[i], (unsigned)(seq % cfg.flows), seq, t);
@@ -258,16 +271,31 @@ static void send_batch(unsigned n) {
     sent += done;
 }
 
+/* The kernel's receive timestamp of a message, or the time now if it has none. */
+static uint64_t rx_time(struct msghdr *m) {
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+            struct timespec ts;
+            memcpy(&ts, CMSG_DATA(c), sizeof ts);
+            return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+        }
+    }
+    return wall_ns();
+}
+
 static unsigned drain_rx(void) {
     unsigned total = 0;
     for (;;) {
-        for (unsigned i = 0; i < cfg.batch; i++) rx_msgs[i].msg_hdr.msg_namelen = sizeof rx_from[i];
+        for (unsigned i = 0; i < cfg.batch; i++) {
+            rx_msgs[i].msg_hdr.msg_namelen = sizeof rx_from[i];
+            rx_msgs[i].msg_hdr.msg_controllen = sizeof rx_ctrl[i];
+        }
         int r = recvmmsg(rx_fd, rx_msgs, cfg.batch, MSG_DONTWAIT, NULL);
         if (r <= 0) break;
         uint64_t t = now_ns();
         last_rx_ns = t;
         for (int i = 0; i < r; i++)
-            check_reply(rx_buf[i], rx_msgs[i].msg_len, &rx_from[i], t);
+            check_reply(rx_buf[i], rx_msgs[i].msg_len, &rx_from[i], t, rx_time(&rx_msgs[i].msg_hdr));
         total += (unsigned)r;
         if ((unsigned)r < cfg.batch) break;
     }
@@ -362,6 +390,11 @@ static void setup_sockets(void) {
     if (tx_fd < 0 || rx_fd < 0) { perror("gwlbgen: socket"); exit(2); }
     if (setsockopt(rx_fd, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big) < 0)
         setsockopt(rx_fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+    int on = 1;
+    if (setsockopt(rx_fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) < 0) {
+        perror("gwlbgen: SO_TIMESTAMPNS");
+        exit(2);
+    }
     if (setsockopt(tx_fd, SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof big) < 0)
         setsockopt(tx_fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(GENEVE_PORT), .sin_addr = cfg.src};
@@ -375,7 +408,9 @@ static void setup_sockets(void) {
                                              .msg_iov = &tx_iov[i], .msg_iovlen = 1};
         rx_iov[i] = (struct iovec){rx_buf[i], sizeof rx_buf[i]};
         rx_msgs[i].msg_hdr = (struct msghdr){.msg_name = &rx_from[i], .msg_namelen = sizeof rx_from[i],
-                                             .msg_iov = &rx_iov[i], .msg_iovlen = 1};
+                                             .msg_iov = &rx_iov[i], .msg_iovlen = 1,
+                                             .msg_control = rx_ctrl[i],
+                                             .msg_controllen = sizeof rx_ctrl[i]};
     }
 }
 

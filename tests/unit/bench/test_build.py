@@ -55,3 +55,11 @@ def test_failing_compiler_raises_build_error(tmp_path: Path) -> None:
 def test_missing_compiler_raises_build_error(tmp_path: Path) -> None:
     with pytest.raises(BuildError, match="not found"):
         build.build("reflector", directory=tmp_path, compiler="no-such-cc-gwlbd")
+
+
+def test_a_cache_directory_others_can_write_is_refused(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    with pytest.raises(BuildError, match="not private"):
+        build.build("reflector", directory=shared)
