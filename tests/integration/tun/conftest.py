@@ -135,6 +135,7 @@ def build_rig(
     with_internet: bool,
     extra_args: tuple[str, ...] = (),
     env: dict[str, str] | None = None,
+    appliance_sysctls: dict[str, str] | None = None,
 ) -> Iterator[TunRig]:
     """Build the namespaces, start the peer and gwlbd; yields the rig, always cleans up."""
     with Topology(prefix="gwlbd-tun") as topo:
@@ -158,6 +159,8 @@ def build_rig(
             topo.link(appliance, internet, f"{UPLINK}/24", f"{INTERNET}/24")
             topo.route(appliance, "default", INTERNET)
             topo.start(internet, [sys.executable, "-c", SERVER_CODE, "8080"])
+        for key, value in (appliance_sysctls or {}).items():
+            appliance.sysctl(key, value)
         peer_argv = [sys.executable, PEER, "--address", GWLB, "--appliance", APPLIANCE]
         for capture in captures:
             peer_argv += ["--capture", capture]
@@ -202,7 +205,15 @@ def need_nft() -> None:
 @pytest.fixture
 def route_back(tmp_path: Path) -> Iterator[TunRig]:
     need_nft()
-    yield from build_rig(tmp_path, "route-back", with_server=True, with_internet=False)
+    # strict reverse-path filtering everywhere, as many distributions set it: the daemon
+    # must make its devices work without loosening the other interfaces
+    yield from build_rig(
+        tmp_path,
+        "route-back",
+        with_server=True,
+        with_internet=False,
+        appliance_sysctls={"net.ipv4.conf.all.rp_filter": "1"},
+    )
 
 
 @pytest.fixture

@@ -24,8 +24,21 @@ def test_route_back_forwards_through_the_kernel_firewall(route_back: TunRig) -> 
     assert f"{gwi}:" in links
     assert f"{gwo}:" in links
     assert "mtu 8500" in rig.appliance.run(["ip", "-o", "link", "show", gwi]).stdout
-    rp = rig.appliance.run(["cat", f"/proc/sys/net/ipv4/conf/{gwi}/rp_filter"]).stdout
-    assert rp.strip() == "0"
+
+    def rp_filter(ifname: str) -> str:
+        path = f"/proc/sys/net/ipv4/conf/{ifname}/rp_filter"
+        return rig.appliance.run(["cat", path]).stdout.strip()
+
+    assert rp_filter(gwi) == "0"
+    assert rp_filter(gwo) == "0"
+    # all was 1 (the fixture set it): lowered to 0, while every other interface now has
+    # its own 1, so its effective filter (the maximum of the two) did not change
+    assert rp_filter("all") == "0"
+    others = rig.appliance.run(["ls", "/proc/sys/net/ipv4/conf"]).stdout.split()
+    veths = [name for name in others if name.startswith("v")]
+    assert veths
+    for name in [*veths, "default"]:
+        assert rp_filter(name) == "1", name
     # WHEN the client talks to the server on an allowed port
     answer = rig.connect(SERVER, 8080, "ping")
     # THEN the server answers, and sees the client's own address (no NAT in route-back)
