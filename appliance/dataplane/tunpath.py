@@ -59,6 +59,7 @@ from appliance.dataplane.tun import (
 )
 from appliance.dataplane.tunsend import RawSender, ReplySender
 from appliance.errors import DataplaneError, WireError
+from appliance.policy.verdict import Action
 from appliance.wire.drops import DropReason
 from appliance.wire.flowkey import flow_key, reverse_key
 from appliance.wire.geneve import (
@@ -84,6 +85,7 @@ _NO_FLOW = _DROPS.index(DropReason.NO_FLOW)
 _POLICY = _DROPS.index(DropReason.POLICY)
 _SEND_FAILED = _DROPS.index(DropReason.SEND_FAILED)
 _MALFORMED = _DROPS.index(DropReason.INNER_MALFORMED)
+_REJECT = int(Action.REJECT)
 _GWLB_OPT1 = bytes.fromhex("01080102")
 """Class 0x0108, type 1 (endpoint id), length 2 words: the first option GWLB sends."""
 _FAST_PROTOCOLS = frozenset((b"\x06", b"\x11", b"\x84"))
@@ -183,6 +185,7 @@ class TunPath:
         self._walk: list[bytes] = []
         self._cursor = 0
         self._next_guard = 0.0
+        self._rejects_seen = engine.rejects_sent
         self._views = [
             self.batch.data[i * SLOT + _READ_AT : i * SLOT + _READ_AT + _READ_MAX]
             for i in range(batch_size)
@@ -202,7 +205,18 @@ class TunPath:
                     poller.register(device.fileno(), select.EPOLLIN)
 
     def deliver(self, batch: Batch, runs: list[tuple[int, int]], now: float) -> None:
-        """Write the inner packets of the allowed slots ``runs`` to their ``gwi`` devices."""
+        """Write the inner packets of the allowed slots ``runs`` to their ``gwi`` devices.
+
+        Reject answers (TCP RST / ICMP unreachable the engine wrote in place of a
+        packet of a ``reject`` flow) are among ``runs`` too: they go straight back to
+        the GWLB, as in inline mode, and never to the kernel.
+        """
+        engine = self.engine
+        if engine.rejects_sent != self._rejects_seen:
+            self._rejects_seen = engine.rejects_sent
+            runs, answers = self._split_rejects(batch, runs)
+            if answers:
+                engine.count_sent(*self.sender.send(batch, answers))
         data = batch.data
         names = batch.names
         ctrl = batch.ctrl
@@ -261,6 +275,29 @@ class TunPath:
                 ep.in_packets += 1
                 ep.in_bytes += size - hl
                 ep.last_packet = now
+
+    def _split_rejects(
+        self, batch: Batch, runs: list[tuple[int, int]]
+    ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """Separate the slots holding reject answers from those to hand to the kernel."""
+        entries = self.engine.table.entries
+        to_kernel: list[tuple[int, int]] = []
+        answers: list[tuple[int, int]] = []
+        for first, count in runs:
+            for i in range(first, first + count):
+                b = i * SLOT + HEADROOM
+                size = batch.tx_lens[i * 2 + 1] - 28  # the engine's reply: maybe an answer
+                try:
+                    header = parse_geneve(batch.data, b, b + size)
+                except WireError:
+                    continue
+                key = _slow_key(batch.data, b + header.length, b + size, header.endpoint_id)
+                half = None
+                if key is not None:
+                    half = entries.get(key) or entries.get(reverse_key(key))
+                rejected = half is not None and half.action == _REJECT
+                (answers if rejected else to_kernel).append((i, 1))
+        return to_kernel, answers
 
     def _open(self, eid: bytes, now: float) -> Endpoint | None:
         failed = self._failed_at.get(eid)

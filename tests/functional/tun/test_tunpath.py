@@ -15,6 +15,8 @@ from appliance.dataplane.packetio import MemoryIO
 from appliance.dataplane.tun import MemoryDevices, MemoryTun, interface_names
 from appliance.dataplane.tunpath import TunPath
 from appliance.dataplane.tunsend import MemorySender
+from appliance.policy.compiler import compile_policy
+from appliance.policy.document import parse_document
 from appliance.policy.static import StaticPolicy
 from appliance.wire.geneve import build_geneve
 
@@ -221,3 +223,34 @@ def test_snapshots_carry_the_interfaces_and_their_counters() -> None:
     assert interfaces["in_packets"] == 2
     assert interfaces["out_packets"] == 1
     assert snap["bytes_out"] == 40 + len(c2s())
+
+
+REJECT_POLICY = """
+apiVersion: gwlbd.policy/v1
+version: tun-test
+settings: {defaultAction: allow}
+rules:
+  - {id: no-telnet, action: reject, match: {protocol: [tcp], dstPort: [23]}}
+"""
+
+
+def test_reject_answers_go_straight_back_to_the_gwlb_never_to_the_kernel() -> None:
+    rig = Rig()
+    rig.engine.set_policy(compile_policy(parse_document(REJECT_POLICY)), reevaluate=False)
+    telnet = IP(src="198.18.1.10", dst="198.19.1.10") / TCP(sport=5555, dport=23, flags="S")
+    # GIVEN an allowed packet and a packet of a rejected flow in one batch
+    rig.io.push(geneve(c2s()), GWLB, 31000, LOCAL)
+    rig.io.push(geneve(telnet, cookie=8), GWLB, 31001, LOCAL)
+    n = rig.io.receive()
+    rig.path.deliver(rig.io.batch, rig.engine.process(rig.io.batch, n, 100.0), 100.0)
+    # THEN only the allowed packet reached gwi
+    gwi, _ = rig.devs()
+    assert gwi.to_kernel == [bytes(c2s())]
+    # AND the TCP RST went back to the GWLB at once, behind the rejected flow's header
+    [(datagram, dst)] = rig.sender.sent
+    assert socket.inet_ntoa(dst) == GWLB
+    _, _, sport, _, payload = outer(datagram)
+    assert sport == 31001
+    answer = IP(payload[40:])
+    assert answer[TCP].flags & 0x04  # RST
+    assert (answer.src, answer.dst) == ("198.19.1.10", "198.18.1.10")
