@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from appliance.lab.fleet import FleetConfig
 from appliance.lab.layout import APPLIANCE_KINDS, LabConfig
 from appliance.lab.run import run_lab
+from appliance.lab.scenarios import ALL as SCENARIOS
 
 DEFAULT_HEADLESS_DURATION = 10.0
 
@@ -65,11 +67,26 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=30.0,
         help="seconds to wait for the appliance to become healthy",
     )
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        choices=[*SCENARIOS, "all"],
+        metavar="NAME",
+        help=(
+            "run a scripted scenario on a whole fleet (moto, lifecycle service, three "
+            f"gwlbd appliances): {', '.join(SCENARIOS)}, or all (repeatable)"
+        ),
+    )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Handler of ``gwlbd lab``."""
+    if args.scenario:
+        from appliance.lab.fleet_run import run_scenarios  # noqa: PLC0415
+
+        names = list(SCENARIOS) if "all" in args.scenario else list(dict.fromkeys(args.scenario))
+        return run_scenarios(names, FleetConfig(), sys.stdout)
     duration = args.duration
     if duration is None and args.headless:
         duration = DEFAULT_HEADLESS_DURATION

@@ -215,7 +215,7 @@ class GwlbSimulator:
         self.by_cookie: dict[int, SimFlow] = {}
         self.recent_violations: list[str] = []
         self.per_target: dict[bytes, dict[str, int]] = {
-            socket.inet_aton(a): {"sent": 0, "verified": 0} for a in group.targets
+            socket.inet_aton(a): {"sent": 0, "verified": 0, "flows_new": 0} for a in group.targets
         }
         """Packets encapsulated for, and verified returns from, each appliance."""
         self._rng = rng if rng is not None else random.SystemRandom()
@@ -316,6 +316,7 @@ class GwlbSimulator:
                 vni=self.vni,
             ),
         )
+        self._per_target(target)["flows_new"] += 1
         if len(self.flows) >= self._max_flows:
             self._forget(next(iter(self.flows.values())))
             self.counters.flows_evicted += 1
@@ -401,7 +402,7 @@ class GwlbSimulator:
     def _per_target(self, target: bytes) -> dict[str, int]:
         counts = self.per_target.get(target)
         if counts is None:
-            counts = self.per_target[target] = {"sent": 0, "verified": 0}
+            counts = self.per_target[target] = {"sent": 0, "verified": 0, "flows_new": 0}
         return counts
 
     def _record(self, violations: list[Violation], detail: str) -> None:
