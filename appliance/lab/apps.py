@@ -214,6 +214,7 @@ class AppClient:
 
     def __init__(
         self,
+        *,
         sources: list[str],
         server: str,
         denied: str,
@@ -328,7 +329,12 @@ def main(argv: list[str] | None = None) -> int:
         serve(args.address)
         return 0
     client = AppClient(
-        args.source, args.server, args.denied, args.long, args.timeout, args.long_timeout
+        sources=args.source,
+        server=args.server,
+        denied=args.denied,
+        long=args.long,
+        timeout=args.timeout,
+        long_timeout=args.long_timeout,
     )
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
