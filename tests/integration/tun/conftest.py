@@ -217,6 +217,18 @@ def route_back(tmp_path: Path) -> Iterator[TunRig]:
 
 
 @pytest.fixture
+def route_back_idle(tmp_path: Path) -> Iterator[TunRig]:
+    need_nft()
+    yield from build_rig(
+        tmp_path,
+        "route-back",
+        with_server=True,
+        with_internet=False,
+        extra_args=("--tun-idle-timeout", "2"),
+    )
+
+
+@pytest.fixture
 def nat_egress(tmp_path: Path) -> Iterator[TunRig]:
     need_nft()
     yield from build_rig(

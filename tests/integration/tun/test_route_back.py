@@ -99,3 +99,24 @@ def test_a_packet_of_no_known_flow_is_dropped_and_counted(route_back: TunRig) ->
     # THEN it never reaches the GWLB: dropped and counted as no_flow
     wait_for(lambda: rig.status()["drops"]["no_flow"] >= before + 3, what="no_flow drops")
     assert rig.peer_counts()["bad"] == {}
+
+
+def test_an_idle_endpoint_loses_its_devices_and_the_destroy_hook_runs(
+    route_back_idle: TunRig,
+) -> None:
+    rig = route_back_idle
+    gwi, _ = interface_names(ENDPOINT)
+    assert rig.connect(SERVER, 8080, "hi", timeout=5).startswith(("hello", "FAILED"))
+    rig.wait_for_hook("CREATE")
+    # WHEN no packet crosses the endpoint for longer than --tun-idle-timeout
+    rig.wait_for_hook("DESTROY")
+    # THEN its devices are gone, the recipe's rule too, and /status says so
+    assert gwi not in rig.appliance.run(["ip", "-o", "link", "show"]).stdout
+    assert f"iif {gwi}" not in rig.appliance.run(["ip", "rule", "show"]).stdout
+    wait_for(
+        lambda: rig.status()["tunnels"][0]["interfaces"]["present"] is False,
+        what="interfaces gone in /status",
+    )
+    # AND new traffic brings them back
+    rig.connect(SERVER, 8080, "again", timeout=5)
+    wait_for(lambda: gwi in rig.appliance.run(["ip", "-o", "link", "show"]).stdout, what="back")
