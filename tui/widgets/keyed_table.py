@@ -99,9 +99,11 @@ class KeyedTable(DataTable[str | Text]):
         self._order: list[str] = []
         self._row_keys: dict[str, RowKey] = {}
         self._offsets: tuple[int, list[tuple[RowKey, int]], list[TableRow]] | None = None
+        self._line_of: dict[str, tuple[RowKey, int]] = {}
+        self._meta_of: dict[str, TableRow] = {}
         self._columns: tuple[Column, ...] = ()
         self._visible: list[int] = []
-        super().__init__(id=id, cursor_type="row", zebra_stripes=True)
+        super().__init__(id=id, cursor_type="row", zebra_stripes=False)
         self._column_keys: list[ColumnKey] = []
         self._cells: dict[str, tuple[str, ...]] = {}
         self._data = _RowData(self)
@@ -162,6 +164,8 @@ class KeyedTable(DataTable[str | Text]):
         ]
         self._column_index = dict(zip(self._column_keys, visible, strict=True))
         self._row_keys.clear()
+        self._line_of.clear()
+        self._meta_of.clear()
         self._cells = {}
         self._order = []
         self._pending_cursor = keep
@@ -188,11 +192,14 @@ class KeyedTable(DataTable[str | Text]):
             raise ValueError("duplicate row keys")
         row_keys, meta = self._row_keys, self.rows
         if cells.keys() != row_keys.keys():
+            lines, metas = self._line_of, self._meta_of
             for key in row_keys.keys() - cells.keys():
                 del meta[row_keys.pop(key)]
+                del lines[key], metas[key]
             for key in cells.keys() - row_keys.keys():
                 rk = row_keys[key] = RowKey(key)
-                meta[rk] = TableRow(rk, 1)
+                meta[rk] = metas[key] = TableRow(rk, 1)
+                lines[key] = (rk, 0)
         self.retired.append((self._cells, self._rows))
         self._cells = cells
         self._rows = list(rows)
@@ -280,9 +287,8 @@ class KeyedTable(DataTable[str | Text]):
     def _ordered(self) -> tuple[list[tuple[RowKey, int]], list[TableRow]]:
         cached = self._offsets
         if cached is None or cached[0] != self._update_count:
-            row_keys, meta = self._row_keys, self.rows
-            keys = [row_keys[k] for k in self._order]
-            cached = (self._update_count, [(k, 0) for k in keys], [meta[k] for k in keys])
+            order, lines, metas = self._order, self._line_of, self._meta_of
+            cached = (self._update_count, [lines[k] for k in order], [metas[k] for k in order])
             self._offsets = cached
         return cached[1], cached[2]
 
