@@ -18,6 +18,7 @@ worker reports it) and at shutdown (SIGTERM), where the daemon waits for the hoo
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 import os
@@ -62,8 +63,8 @@ class HookRunner:
         self.on_event = on_event
         self._last: dict[int, threading.Thread] = {}
         self._lock = threading.Lock()
-        self.results: list[tuple[str, int, int | None]] = []
-        """``(action, endpoint id, exit status or None on timeout)`` of finished hooks."""
+        self.results: collections.deque[tuple[str, int, int | None]] = collections.deque(maxlen=100)
+        """``(action, endpoint id, exit status or None on timeout)`` of the last hooks."""
 
     def submit(self, action: str, endpoint_id: int, gwi: str, gwo: str) -> None:
         """Run the ``action`` hook of an endpoint after its previous hook (if any) ended."""

@@ -42,7 +42,7 @@ def test_hooks_get_gwlbtuns_arguments_in_order_per_endpoint(tmp_path: Path) -> N
         "DESTROY gwi-G gwo-G 0000000000000002a",
     ]
     assert [k for k, _ in events.items] == ["hook", "hook"]
-    assert runner.results == [("CREATE", 0x2A, 0), ("DESTROY", 0x2A, 0)]
+    assert list(runner.results) == [("CREATE", 0x2A, 0), ("DESTROY", 0x2A, 0)]
 
 
 def test_a_hook_that_overruns_is_killed_and_reported(tmp_path: Path) -> None:
@@ -53,7 +53,7 @@ def test_a_hook_that_overruns_is_killed_and_reported(tmp_path: Path) -> None:
     runner.submit("CREATE", 1, "gwi-1", "gwo-1")
     assert runner.wait(10)
     assert time.monotonic() - started < 10
-    assert runner.results == [("CREATE", 1, None)]
+    assert list(runner.results) == [("CREATE", 1, None)]
     assert events.items[-1][0] == "hook-failed"
     assert "killed after 0.5 s" in events.items[-1][1]
 
