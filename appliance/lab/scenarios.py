@@ -102,14 +102,20 @@ class Context:
         detail = f"{len(addresses)} healthy appliances with policy {self.policy_version}"
         return [] if ok else [Check("fleet ready", False, f"not ready: {detail}")]
 
-    def busiest(self, exclude: tuple[str, ...] = ()) -> tuple[str, str, list[str]]:
-        """The running instance carrying the most live long-lived connections."""
+    def busiest(self, shared_zone: bool = False) -> tuple[str, str, list[str]]:
+        """The running instance carrying the most live long-lived connections.
+
+        Args:
+            shared_zone: only instances whose zone keeps another appliance (with
+                cross-zone off, a zone without appliances drops its new flows).
+        """
         sim, apps = self.lab.sim(), self.lab.apps()
+        running = self.lab.running()
         ranked = sorted(
             (
                 (len(observe.connections_on(sim, apps, i.address)), i.instance_id, i.address)
-                for i in self.lab.running()
-                if i.instance_id not in exclude
+                for i in running
+                if not shared_zone or sum(o.zone == i.zone for o in running) > 1
             ),
             reverse=True,
         )
@@ -232,7 +238,7 @@ def scale_out(ctx: Context) -> list[Check]:
 def _scale_in_once(ctx: Context, mode: str) -> list[Check]:
     _failover(ctx, mode)
     time.sleep(PROBE_TIMEOUT + 0.5)  # probes started under the old setting end first
-    instance_id, address, clients = ctx.busiest()
+    instance_id, address, clients = ctx.busiest(shared_zone=True)
     tag = f"[{mode}] "
     before = ctx.lab.apps()
     ctx.lab.command("terminate", instance_id=instance_id)
@@ -297,6 +303,9 @@ def scale_in(ctx: Context) -> list[Check]:
     """Scale-in with drain: a removed appliance drains (existing flows continue, no new
     ones), then is terminated; its long-lived connections end with it (no_rebalance) or
     move to another appliance (rebalance)."""
+    if len(ctx.lab.running()) < MIN_FLEET + 1:
+        ctx.launch(MIN_FLEET + 1 - len(ctx.lab.running()))  # two per zone: 4 -> 2
+        ctx.ensure_fleet()
     checks = _scale_in_once(ctx, "no_rebalance")
     # rebalance also moves what the first removal left pinned; it stays the lab's setting
     checks += _scale_in_once(ctx, "rebalance")
