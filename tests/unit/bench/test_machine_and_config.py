@@ -7,7 +7,7 @@ import pytest
 from appliance.bench import machine
 from appliance.bench.errors import BenchError
 from appliance.bench.generator import nice_prefix
-from appliance.bench.runner import BenchConfig, rotated
+from appliance.bench.runner import BenchConfig, rotated, run_benchmark
 from appliance.bench.subjects import subject_set
 
 X86 = "processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Xeon(R) Processor\n"
@@ -70,3 +70,14 @@ def test_rotation_gives_every_subject_every_position() -> None:
 def test_nice_prefix() -> None:
     assert nice_prefix(0) == []
     assert nice_prefix(-10) == ["nice", "-n", "-10"]
+
+
+def test_run_refuses_without_root_or_baseline(monkeypatch: pytest.MonkeyPatch) -> None:
+    subjects = subject_set()
+    with pytest.raises(BenchError, match="must include the baseline"):
+        run_benchmark(BenchConfig(), subjects[1:])
+    monkeypatch.setattr("os.geteuid", lambda: 1000)
+    with pytest.raises(BenchError, match="needs root"):
+        run_benchmark(BenchConfig(), subjects)
+    with pytest.raises(BenchError, match="repetitions: out of range"):
+        run_benchmark(BenchConfig(repetitions=0), subjects)
