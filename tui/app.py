@@ -27,6 +27,7 @@ from appliance.policy.matcher import CompiledPolicy
 from tui import format as fmt
 from tui.cli import build_source, default_view, load_policy_file, parser
 from tui.errors import TuiError
+from tui.explain import load_policy
 from tui.logs import configure_logging
 from tui.model import AdminAction, FetchRequest, Json, Member, Snapshot
 from tui.once import once, render_json, render_text
@@ -35,7 +36,7 @@ from tui.screens.explain import ExplainScreen
 from tui.screens.modals import ConfirmScreen, HelpScreen
 from tui.screens.view import ViewScreen
 from tui.screens.views import SCREENS
-from tui.source import DataSource
+from tui.source import DataSource, PolicyDocumentSource
 from tui.table import ChangeMarks, ViewTable
 from tui.views import BUILDERS, VIEW_NAMES, RenderContext
 from tui.views.context import GROUPINGS, GroupBy, observe
@@ -470,8 +471,26 @@ class GwlbtopApp(App[None]):
     # --- explain ------------------------------------------------------------------------
 
     def open_explain(self) -> None:
-        """Open the explain form for the policy document given with ``--policy-file``."""
-        self.push_screen(ExplainScreen(self.policy, self.policy_note))
+        """Open the explain form: ``--policy-file``, else the document the source names."""
+        if self.policy is None and isinstance(self.source, PolicyDocumentSource):
+            self._load_policy()
+        else:
+            self.push_screen(ExplainScreen(self.policy, self.policy_note))
+
+    @work(thread=True, group="policy")
+    def _load_policy(self) -> None:
+        assert isinstance(self.source, PolicyDocumentSource)
+        policy, note = None, self.policy_note
+        try:
+            found = self.source.policy_document()
+            if found is not None:
+                text, where = found
+                policy = load_policy(text, where)
+                note = f"policy {policy.version} from {where}"
+        except TuiError as exc:
+            note = str(exc)
+        log.info("explain document: %s", note)
+        self.call_from_thread(self.push_screen, ExplainScreen(policy, note))
 
 
 def _bind(function: Callable[[str], Any], arg: str) -> Callable[[], None]:

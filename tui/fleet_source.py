@@ -91,6 +91,7 @@ class AwsFleetApi:
         self.elbv2: Any = session.client("elbv2", **kwargs)
         self.cloudformation: Any = session.client("cloudformation", **kwargs)
         self.dynamodb: Any = session.client("dynamodb", **kwargs)
+        self.ssm: Any = session.client("ssm", **kwargs)
 
     def stack(self, name: str) -> tuple[dict[str, str], list[Json]]:
         """The stack's outputs (key -> value) and resources."""
@@ -134,6 +135,11 @@ class AwsFleetApi:
                 out[d["Target"]["Id"]] = d.get("TargetHealth", {}).get("State", "unknown")
         return out
 
+    def parameter(self, name: str) -> str:
+        """An SSM parameter's value (decrypted)."""
+        answer = self.ssm.get_parameter(Name=name, WithDecryption=True)
+        return str(answer["Parameter"]["Value"])
+
     def table_items(self, table: str) -> list[Json]:
         """Every item of the lifecycle state table, as plain Python values."""
         des = TypeDeserializer()
@@ -176,6 +182,7 @@ class FleetSource:
         self.settings = settings
         self._api = api
         self._resolved: Resolved | None = None
+        self._policy_parameter: str | None = None
         self._pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=max(1, settings.concurrency), thread_name_prefix="gwlbtop-status"
         )
@@ -251,6 +258,8 @@ class FleetSource:
         }
         policies = [i for i in items if str(i.get("pk", "")).startswith("POLICY#")]
         policy_state = policies[0] if policies else None
+        if policy_state and policy_state.get("parameter"):
+            self._policy_parameter = str(policy_state["parameter"])
         desired = (
             str(policy_state["desired_version"])
             if policy_state and policy_state.get("desired_version")
@@ -321,6 +330,16 @@ class FleetSource:
             f.result() if f in done else Member(info, error="timeout")
             for f, info in zip(futures, infos, strict=True)
         ]
+
+    def policy_document(self) -> tuple[str, str] | None:
+        """The desired policy document: the SSM parameter named by the state table."""
+        name = self._policy_parameter
+        if name is None:
+            return None
+        try:
+            return self.api.parameter(name), f"ssm:{name}"
+        except Exception as exc:  # botocore's errors share no useful base
+            raise SourceError(f"policy parameter {name}: {exc}") from exc
 
     def perform(self, action: AdminAction) -> str:
         """Fleet mode has no admin channel: the admin socket is local to each instance."""

@@ -11,7 +11,7 @@ thread; a source bounds every network wait with a timeout.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from tui.model import AdminAction, FetchRequest, Snapshot
 
@@ -42,4 +42,17 @@ class DataSource(Protocol):
 
     def close(self) -> None:
         """Release connections and thread pools."""
+        ...
+
+
+@runtime_checkable
+class PolicyDocumentSource(Protocol):
+    """A source that can also read the policy document its appliances should run."""
+
+    def policy_document(self) -> tuple[str, str] | None:
+        """``(document text, where it came from)``, or None when there is none to read.
+
+        Raises:
+            SourceError: the document exists but cannot be read.
+        """
         ...

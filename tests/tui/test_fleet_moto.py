@@ -21,6 +21,8 @@ from moto.server import ThreadedMotoServer
 from appliance.control.fake import FakeStatusProvider
 from appliance.control.http import ControlServer, ControlSettings
 from tui.errors import ActionError, SourceError
+from tui.explain import FlowQuestion, explain, load_policy
+from tui.fake import DEMO_POLICY
 from tui.fleet_source import FleetSettings, FleetSource
 from tui.model import AdminAction, FetchRequest
 from tui.rates import RateTracker
@@ -230,3 +232,29 @@ def test_default_target_is_private_ip_on_health_port() -> None:
     assert settings.target_for("i-2", "198.18.1.5") == "http://198.18.1.5:8080"
     assert settings.target_for("i-1", "198.18.1.6") == "http://127.0.0.1:1"
     assert settings.target_for("i-3", None) == ""
+
+
+def test_policy_document_for_explain_comes_from_ssm(moto_url: str, status_server: str) -> None:
+    ids = make_fleet(moto_url)
+    client("ssm", moto_url).put_parameter(Name="/gwlbd/policy", Value=DEMO_POLICY, Type="String")
+    source = FleetSource(
+        FleetSettings(
+            asg=ASG,
+            state_table=TABLE,
+            region=REGION,
+            endpoint_url=moto_url,
+            targets=tuple((i, status_server) for i in ids),
+        )
+    )
+    try:
+        assert source.policy_document() is None  # nothing fetched yet: no parameter known
+        source.fetch(FetchRequest())
+        found = source.policy_document()
+    finally:
+        source.close()
+    assert found is not None
+    text, where = found
+    assert where == "ssm:/gwlbd/policy"
+    policy = load_policy(text, where)
+    answer = explain(policy, FlowQuestion("198.18.0.1", "198.19.0.1", "tcp", "1234", "22"))
+    assert "drop by rule deny-ssh" in answer.text()

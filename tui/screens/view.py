@@ -62,6 +62,8 @@ class ViewScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("j", "cursor(1)", "down", show=False),
         Binding("k", "cursor(-1)", "up", show=False),
+        Binding("h", "side(-1)", "scroll left", show=False),
+        Binding("l", "side(1)", "scroll right", show=False),
         Binding("g", "edge(False)", "top", show=False),
         Binding("G", "edge(True)", "bottom", show=False),
         Binding("ctrl+d", "page(1)", "page down", show=False),
@@ -215,6 +217,10 @@ class ViewScreen(Screen[None]):
             self.table.action_cursor_down()
         else:
             self.table.action_cursor_up()
+
+    def action_side(self, step: int) -> None:
+        """Scroll the table left (-1) or right (1) by a few columns' width."""
+        self.table.scroll_relative(x=8 * step, animate=False)
 
     def action_edge(self, bottom: bool) -> None:
         """Jump to the first or last row."""
