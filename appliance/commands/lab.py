@@ -77,6 +77,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             f"gwlbd appliances): {', '.join(SCENARIOS)}, or all (repeatable)"
         ),
     )
+    parser.add_argument(
+        "--fleet",
+        action="store_true",
+        help=(
+            "bring up the whole fleet (moto, lifecycle service, three gwlbd) with traffic "
+            "and keep it running until Ctrl-C; prints the gwlbtop command to watch it"
+        ),
+    )
     parser.set_defaults(handler=run)
 
 
@@ -87,6 +95,10 @@ def run(args: argparse.Namespace) -> int:
 
         names = list(SCENARIOS) if "all" in args.scenario else list(dict.fromkeys(args.scenario))
         return run_scenarios(names, FleetConfig(), sys.stdout)
+    if args.fleet:
+        from appliance.lab.fleet_run import run_fleet_live  # noqa: PLC0415
+
+        return run_fleet_live(FleetConfig(), sys.stdout)
     duration = args.duration
     if duration is None and args.headless:
         duration = DEFAULT_HEADLESS_DURATION

@@ -96,3 +96,59 @@ def _run(names: list[str], config: FleetConfig, out: TextIO) -> int:
         print(f"{word:6}  {name}: {len(checks)} checks, {n_failed} failed", file=out)
     print(f"({time.monotonic() - started:.0f} s in all)", file=out, flush=True)
     return 1 if failed([c for _, checks in results for c in checks]) else 0
+
+
+def fleet_lines(lab: FleetLab, elapsed: float) -> list[str]:
+    """The live view of a running fleet lab."""
+    sim, apps = lab.sim(), lab.apps()
+    lines = [f"gwlbd fleet lab  {elapsed:6.1f} s  (Ctrl-C ends the run)"]
+    for target in sim.get("targets", []):
+        lines.append(
+            f"  {target['address']:<14} zone {target.get('zone', '-')}  "
+            f"{target.get('state', '?'):<9} flows {target.get('flows', 0):>5}  "
+            f"sent {target.get('sent', 0):>7}  back {target.get('verified', 0):>7}"
+        )
+    checks = apps.get("checks", {})
+    parts = [
+        f"{k} {v.get('ok', v.get('blocked', 0))}/{v.get('fail', v.get('leaked', 0))}"
+        for k, v in sorted(checks.items())
+    ]
+    lines.append("  traffic ok/failed (blocked/leaked): " + "  ".join(parts))
+    broken = sum(bool(c.get("broken")) for c in apps.get("long", []))
+    lines.append(f"  long-lived connections: {len(apps.get('long', []))}, broken {broken}")
+    return lines
+
+
+def run_fleet_live(config: FleetConfig, out: TextIO) -> int:
+    """Bring up the fleet, drive traffic and show it until Ctrl-C (for gwlbtop)."""
+    from appliance.lab.run import _Live  # noqa: PLC0415
+
+    problem = fleet_preflight()
+    if problem is not None:
+        print(problem, file=out)
+        return 1
+    try:
+        with _Interrupts(), FleetLab(config) as lab:
+            print("building the fleet lab (moto, GWLB simulator, lifecycle service)", file=out)
+            lab.build()
+            lab.start()
+            ready, detail = lab.wait_cloud()
+            if not ready:
+                print(f"gwlbd lab: {detail}\n{lab.log_tail('cloud')}", file=out)
+                return 1
+            lab.start_instances()
+            context = scenarios.Context(lab)
+            problems = context.ensure_fleet()
+            if problems:
+                print(render_summary(problems), file=out)
+                return 1
+            print(f"open gwlbtop on this fleet:\n  {lab.gwlbtop_command()}", file=out, flush=True)
+            live, started = _Live(out), time.monotonic()
+            while lab.dead_process() is None:
+                live.show(fleet_lines(lab, time.monotonic() - started))
+                time.sleep(1.0)
+            print(f"{lab.dead_process()} exited", file=out)
+            return 1
+    except KeyboardInterrupt:
+        print("gwlbd lab: stopped; everything it created was removed", file=out)
+        return 0
