@@ -124,6 +124,21 @@ class Batch:
         """``msg_len`` of slot ``i`` is ``rx_lens[i * 16 + 14]``."""
         self.tx_lens = memoryview(self.tx_iov).cast("B").cast("Q")
         """``iov_len`` of the reply in slot ``i`` is ``tx_lens[i * 2 + 1]``."""
+        self.offsets = [
+            (
+                i,
+                i * 16 + MSG_LEN_INDEX,
+                i * SLOT + HEADROOM,
+                i * NAME_SIZE + 2,
+                i * CTRL_SIZE + PKTINFO_ADDR_AT,
+                i * SLOT + HEADER_AT + 12,
+                i * 2 + 1,
+            )
+            for i in range(size)
+        ]
+        """Per slot, precomputed for the packet loop: (slot, index of msg_len in ``rx_lens``,
+        payload offset, sender port offset in ``names``, local address offset in ``ctrl``,
+        reply header's address offset, index of the reply length in ``tx_lens``)."""
 
     def reset_rx(self) -> None:
         """Restore the receive vector (the kernel rewrites name and control lengths)."""

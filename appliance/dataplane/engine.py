@@ -24,14 +24,7 @@ import struct
 from collections.abc import Callable, Iterable
 
 from appliance.dataplane.batch import (
-    CTRL_SIZE,
-    HEADER_AT,
-    HEADROOM,
     MAX_DATAGRAM,
-    MSG_LEN_INDEX,
-    NAME_SIZE,
-    PKTINFO_ADDR_AT,
-    SLOT,
     Batch,
 )
 from appliance.errors import WireError
@@ -67,10 +60,12 @@ _SOURCE = _DROP_INDEX[DropReason.SOURCE_NOT_ALLOWED]
 _POLICY = _DROP_INDEX[DropReason.POLICY]
 
 # Fast path: the GWLB header + inner IPv4 header, from the start of the datagram.
-# ver/flags, protocol type, (vni), opt1 header, endpoint id, opt2 header, (attachment),
+# ver/flags + protocol type, (vni), opt1 header, endpoint id, opt2 header, (attachment),
 # opt3 header, (cookie), ver/IHL, (tos), total length, (id), flags/fragment, (ttl),
 # protocol, (checksum), src + dst + sport + dport.
-_FAST = struct.Struct(">HH4xI8sI8xI4xBxH2xHxB2x12s")
+_FAST = struct.Struct(">I4xI8sI8xI4xBxH2xHxB2x12s")
+_FAST_HEAD = 0x0800 << 16 | ETHERTYPE_IPV4
+"""Ver 0, OptLen 8 words, no O/C bit, reserved bits 0, protocol type IPv4."""
 _FAST_MIN = GWLB_HEADER_LENGTH + 24
 _OPT1 = AWS_OPTION_CLASS << 16 | 1 << 8 | 2
 _OPT2 = AWS_OPTION_CLASS << 16 | 2 << 8 | 2
@@ -195,14 +190,10 @@ class Engine:
         start = 0
         out_bytes = 0
         self.packets_received += n
-        for i in range(n):
-            size = lens[i * 16 + MSG_LEN_INDEX]
-            b = i * SLOT + HEADROOM
-            gport, gaddr = sender(names, i * NAME_SIZE + 2)
-            ok = allowed.get(gaddr)
-            if ok is None:
-                ok = self.sources.allowed(gaddr)
-            if not ok:
+        for i, at_len, b, at_name, at_ctrl, at_header, at_tx in batch.offsets[:n]:
+            size = lens[at_len]
+            gport, gaddr = sender(names, at_name)
+            if allowed.get(gaddr) is not True and not self.sources.allowed(gaddr):
                 drops[_SOURCE] += 1
                 self.unattributed_bytes += size
                 if i > start:
@@ -211,24 +202,26 @@ class Engine:
                 continue
             half: FlowHalf | None = None
             if size >= fast_min:
-                vf, pt, o1, eni, o2, o3, vihl, total, frag, proto, tuple12 = fast(data, b)
+                head, o1, eni, o2, o3, vihl, total, frag, proto, tuple12 = fast(data, b)
                 if (
-                    vf == 0x0800
-                    and pt == ETHERTYPE_IPV4
+                    head == _FAST_HEAD
                     and o1 == _OPT1
                     and o2 == _OPT2
                     and o3 == _OPT3
                     and vihl == 0x45
                     and not frag & 0x3FFF
-                    and total <= size - GWLB_HEADER_LENGTH
-                    and total >= 28
+                    and 28 <= total <= size - GWLB_HEADER_LENGTH
                 ):
                     pb = _FAST_PROTOCOLS.get(proto)
                     if pb is not None:
                         half = entries.get(eni + pb + tuple12)
             if half is None or half.action >= _REJECT:
                 size = self._slow(data, b, size, now, half)
-                forward = size >= 0
+                if size < 0:
+                    if i > start:
+                        runs.append((start, i - start))
+                    start = i + 1
+                    continue
             else:
                 half.packets += 1
                 half.bytes += size
@@ -237,19 +230,17 @@ class Engine:
                 tally.packets += 1
                 tally.bytes += size
                 tally.last_packet = now
-                forward = half.action == 0
-                if not forward:
+                if half.action:
                     tally.drops += 1
                     tally.dropped_bytes += size
                     drops[_POLICY] += 1
-            if not forward:
-                if i > start:
-                    runs.append((start, i - start))
-                start = i + 1
-                continue
-            (dst,) = local(ctrl, i * CTRL_SIZE + PKTINFO_ADDR_AT)
-            reply(data, i * SLOT + HEADER_AT + 12, dst, gaddr, gport, GENEVE_PORT, size + 8)
-            txl[i * 2 + 1] = size + 28
+                    if i > start:
+                        runs.append((start, i - start))
+                    start = i + 1
+                    continue
+            (dst,) = local(ctrl, at_ctrl)
+            reply(data, at_header, dst, gaddr, gport, GENEVE_PORT, size + 8)
+            txl[at_tx] = size + 28
             out_bytes += size
         if n > start:
             runs.append((start, n - start))
