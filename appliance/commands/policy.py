@@ -95,6 +95,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     bench.add_argument("--runs", type=int, default=3, help="runs (default 3)")
     bench.add_argument("--decisions", type=int, default=20_000, help="flows decided per run")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
+    bench.add_argument(
+        "--write",
+        metavar="FILE",
+        help="only write the generated policy document to FILE (for `gwlbd bench --gwlbd "
+        "NAME:N:--policy-file FILE`, the data-plane comparison with allow-all)",
+    )
     bench.set_defaults(handler=run_bench)
 
 
@@ -308,6 +314,11 @@ def run_bench(args: argparse.Namespace) -> int:
     """Handler of ``gwlbd policy bench``."""
     from appliance.bench import policy_engine  # noqa: PLC0415 - only this command needs it
 
+    if args.write:
+        with open(args.write, "w") as handle:
+            handle.write(policy_engine.generate_policy(args.rules, args.cidrs))
+        print(f"wrote a policy of {args.rules} rules and {args.cidrs} CIDRs to {args.write}")
+        return 0
     result = policy_engine.run(
         rules=args.rules, cidrs=args.cidrs, runs=args.runs, decisions=args.decisions
     )
