@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -25,12 +24,10 @@ from textual.timer import Timer
 
 from appliance.policy.matcher import CompiledPolicy
 from tui import format as fmt
-from tui.cli import build_source, default_view, load_policy_file, parser
+from tui.actions import Outcome, carry_out, make_action, read_policy
+from tui.cli import run
 from tui.errors import TuiError
-from tui.explain import load_policy
-from tui.logs import configure_logging
 from tui.model import AdminAction, FetchRequest, Json, Member, Snapshot
-from tui.once import once, render_json, render_text
 from tui.rates import WINDOWS, RateTracker
 from tui.screens.explain import ExplainScreen
 from tui.screens.modals import ConfirmScreen, HelpScreen
@@ -47,7 +44,6 @@ REFRESH_FLOOR = 1.0
 """Seconds: the shortest refresh interval gwlbtop accepts (protects the appliances)."""
 GC_THRESHOLD = 20_000
 """Allocations between young-generation collections while the app runs (CPython: 700)."""
-WRITE_ACTIONS = ("drain", "undrain", "reload_policy", "clear_flows")
 
 
 class GwlbtopApp(App[None]):
@@ -419,7 +415,7 @@ class GwlbtopApp(App[None]):
         """Next grouping: none, source, destination, rule."""
         self.set_group_by(GROUPINGS[(GROUPINGS.index(self.group_by) + 1) % len(GROUPINGS)])
 
-    # --- write actions ------------------------------------------------------------------
+    # --- write actions and explain -----------------------------------------------------
 
     def request_action(
         self, kind: str, instance_id: str, params: dict[str, str] | None = None
@@ -428,9 +424,7 @@ class GwlbtopApp(App[None]):
         if not self.write:
             self.notify("read-only: start gwlbtop with --write for actions", severity="warning")
             return
-        if kind not in WRITE_ACTIONS:
-            return
-        action = AdminAction(kind, instance_id, params or {})  # type: ignore[arg-type]
+        action = make_action(kind, instance_id, params)
 
         def answered(yes: bool | None) -> None:
             if yes:
@@ -442,33 +436,13 @@ class GwlbtopApp(App[None]):
 
     @work(thread=True, group="action")
     def _perform(self, action: AdminAction) -> None:
-        log.info("action: %s", action.describe())
-        try:
-            message = self.source.perform(action)
-            ok = True
-        except TuiError as exc:
-            message, ok = str(exc), False
-        log.info(
-            "action %s: %s",
-            "done" if ok else "failed",
-            message,
-            extra={"action": action.kind, "instance": action.instance_id},
-        )
-        self.call_from_thread(self._performed, action, ok, message)
+        self.call_from_thread(self._performed, carry_out(self.source, action))
 
-    def _performed(self, action: AdminAction, ok: bool, message: str) -> None:
-        self.local_events.append(
-            {
-                "at": time.time(),
-                "instance": action.instance_id,
-                "kind": action.kind if ok else f"{action.kind} failed",
-                "message": message,
-            }
-        )
-        self.notify(f"{action.describe()}: {message}", severity="information" if ok else "error")
+    def _performed(self, outcome: Outcome) -> None:
+        self.local_events.append(outcome.event())
+        text = f"{outcome.action.describe()}: {outcome.message}"
+        self.notify(text, severity="information" if outcome.ok else "error")
         self.refresh_now()
-
-    # --- explain ------------------------------------------------------------------------
 
     def open_explain(self) -> None:
         """Open the explain form: ``--policy-file``, else the document the source names."""
@@ -479,17 +453,7 @@ class GwlbtopApp(App[None]):
 
     @work(thread=True, group="policy")
     def _load_policy(self) -> None:
-        assert isinstance(self.source, PolicyDocumentSource)
-        policy, note = None, self.policy_note
-        try:
-            found = self.source.policy_document()
-            if found is not None:
-                text, where = found
-                policy = load_policy(text, where)
-                note = f"policy {policy.version} from {where}"
-        except TuiError as exc:
-            note = str(exc)
-        log.info("explain document: %s", note)
+        policy, note = read_policy(self.source, self.policy_note)
         self.call_from_thread(self.push_screen, ExplainScreen(policy, note))
 
 
@@ -506,41 +470,5 @@ def create_app(source: DataSource, **options: Any) -> GwlbtopApp:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The ``gwlbtop`` console script."""
-    args = parser().parse_args(argv)
-    try:
-        source = build_source(args)
-    except TuiError as exc:
-        sys.stderr.write(f"gwlbtop: {exc}\n")
-        return 2
-    view = default_view(args)
-    if args.once:
-        try:
-            table, taken_at, label = once(source, view)
-        except TuiError as exc:
-            sys.stderr.write(f"gwlbtop: {exc}\n")
-            return 1
-        finally:
-            source.close()
-        text = render_json(view, table, taken_at, label) if args.json else render_text(view, table)
-        sys.stdout.write(text + "\n")
-        return 0
-    log_file = configure_logging(args.log_file)
-    policy, note = load_policy_file(args.policy_file, demo=args.demo)
-    app = create_app(
-        source,
-        write=args.write,
-        interval=args.interval,
-        view=view,
-        policy=policy,
-        policy_note=note,
-        theme=args.theme,
-    )
-    log.info("gwlbtop started", extra={"source": source.label, "write": args.write})
-    try:
-        app.run()
-    finally:
-        source.close()
-        log.info("gwlbtop stopped")
-    sys.stderr.write(f"gwlbtop: log in {log_file}\n")
-    return 0
+    """The ``gwlbtop`` console script (see ``gwlbtop --help``)."""
+    return run(argv, create_app)

@@ -1,9 +1,16 @@
-"""Command-line parsing and source construction for ``gwlbtop`` (no UI here)."""
+"""The ``gwlbtop`` command line: arguments, the data source they name, ``--once``, launch.
+
+No UI here: :func:`run` gets the app factory from :func:`tui.app.main`.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 from appliance.policy.matcher import CompiledPolicy
 from tui.appliance_source import ApplianceSource
@@ -11,8 +18,12 @@ from tui.errors import SourceError, TuiError
 from tui.explain import ExplainError, load_policy
 from tui.fake import DEMO_POLICY, FakeSource
 from tui.fleet_source import FleetSettings, FleetSource
+from tui.logs import configure_logging
+from tui.once import once, render_json, render_text
 from tui.source import DataSource
 from tui.views import VIEW_NAMES
+
+log = logging.getLogger("gwlbtop")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -114,4 +125,61 @@ def default_view(args: argparse.Namespace) -> str:
     return "tunnels" if args.appliance else "fleet"
 
 
-__all__ = ["SourceError", "TuiError", "build_source", "default_view", "load_policy_file", "parser"]
+class AppRunner(Protocol):
+    """What :func:`run` needs from the app (``textual.app.App.run``)."""
+
+    def run(self) -> object:
+        """Run until the operator quits."""
+        ...
+
+
+def run(argv: list[str] | None, make_app: Callable[..., AppRunner]) -> int:
+    """Parse ``argv``, then print one view (``--once``) or run the app ``make_app`` builds.
+
+    Args:
+        argv: the arguments (None: ``sys.argv[1:]``).
+        make_app: ``create_app(source, **options)``.
+
+    Returns:
+        The exit status: 0, 1 when ``--once`` could not read the source, 2 for bad arguments.
+    """
+    args = parser().parse_args(argv)
+    try:
+        source = build_source(args)
+    except TuiError as exc:
+        sys.stderr.write(f"gwlbtop: {exc}\n")
+        return 2
+    view = default_view(args)
+    if args.once:
+        try:
+            table, taken_at, label = once(source, view)
+        except TuiError as exc:
+            sys.stderr.write(f"gwlbtop: {exc}\n")
+            return 1
+        finally:
+            source.close()
+        text = render_json(view, table, taken_at, label) if args.json else render_text(view, table)
+        sys.stdout.write(text + "\n")
+        return 0
+    log_file = configure_logging(args.log_file)
+    policy, note = load_policy_file(args.policy_file, demo=args.demo)
+    app = make_app(
+        source,
+        write=args.write,
+        interval=args.interval,
+        view=view,
+        policy=policy,
+        policy_note=note,
+        theme=args.theme,
+    )
+    log.info("gwlbtop started", extra={"source": source.label, "write": args.write})
+    try:
+        app.run()
+    finally:
+        source.close()
+        log.info("gwlbtop stopped")
+    sys.stderr.write(f"gwlbtop: log in {log_file}\n")
+    return 0
+
+
+__all__ = ["build_source", "default_view", "load_policy_file", "parser", "run"]
