@@ -1,0 +1,1 @@
+"""gwlbtop: the terminal UI for gwlbd appliances and fleets (see docs/tui.md)."""

@@ -61,11 +61,15 @@ class Samples:
         for name in ("ui_cpu", "wall", "worker", "build", "key"):
             values: list[float] = getattr(self, name)
             if values:
-                ordered = sorted(values)
+                p90 = (
+                    statistics.quantiles(values, n=10, method="inclusive")[-1]
+                    if len(values) > 1
+                    else values[0]
+                )
                 out[name] = {
-                    "median": round(statistics.median(ordered), 1),
-                    "p90": round(ordered[int(0.9 * (len(ordered) - 1))], 1),
-                    "n": len(ordered),
+                    "median": round(statistics.median(values), 1),
+                    "p90": round(p90, 1),
+                    "n": len(values),
                 }
         return out
 
@@ -231,17 +235,20 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     sys.stdout.write(
         f"{'view':<7}{'rows':>7}  {'UI-thread ms/refresh':>22}  {'refresh wall ms':>20}"
-        f"  {'fetch ms (worker)':>18}  {'build ms (worker)':>18}  {'key latency ms':>16}\n"
+        f"  {'fetch ms (worker)':>18}  {'build ms (worker)':>18}  {'key latency ms':>22}\n"
     )
     for r in results:
 
         def cell(name: str, r: dict[str, Any] = r) -> str:
             s = r.get(name, {})
-            return f"{s.get('median', '-')} (p90 {s.get('p90', '-')})"
+            if not s:
+                return "no sample"
+            n = f", n={s['n']}" if name == "key" else ""
+            return f"{s['median']} (p90 {s['p90']}{n})"
 
         sys.stdout.write(
             f"{r['view']:<7}{r['rows']:>7}  {cell('ui_cpu'):>22}  {cell('wall'):>20}"
-            f"  {cell('worker'):>18}  {cell('build'):>18}  {cell('key'):>16}\n"
+            f"  {cell('worker'):>18}  {cell('build'):>18}  {cell('key'):>22}\n"
         )
     return 0
 
