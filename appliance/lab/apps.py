@@ -26,6 +26,7 @@ import argparse
 import contextlib
 import http.client
 import http.server
+import itertools
 import json
 import os
 import signal
@@ -42,6 +43,14 @@ from types import FrameType
 from typing import Any
 
 STATUS_SCHEMA = "gwlbd.labapps/v1"
+BLOCKED_PORTS = range(20000, 30000)
+"""Source ports of the probes a policy must stop, apart from the kernel's ephemeral range.
+
+A flow's verdict is decided once and kept while the flow lives (GWLB and gwlbd: 120 s
+for UDP, 350 s for TCP), so a query for a blocked name sent from a port an allowed
+query used a moment ago is the same flow, and allowed. Keeping blocked and allowed
+probes on different ports keeps each probe a new flow with its own verdict.
+"""
 SHORT, LONG, CLOSED_BY_ROLLOUT = 7007, 7008, 9999
 ALLOWED_NAME, BLOCKED_NAME, EVIL_NAME = "www.example.com", "blocked.example", "evil.example"
 
@@ -109,10 +118,12 @@ def dns_query(name: str) -> bytes:
     return header + labels + struct.pack("!HH", 1, 1)
 
 
-def tcp_echo(source: str, addr: str, port: int, payload: bytes, timeout: float) -> str | None:
-    """One TCP echo round; an error text, or None on success."""
+def tcp_echo(
+    source: str, addr: str, port: int, payload: bytes, timeout: float, *, sport: int = 0
+) -> str | None:
+    """One TCP echo round from ``source``:``sport`` (0: any); an error text, or None."""
     try:
-        with socket.create_connection((addr, port), timeout, (source, 0)) as sock:
+        with socket.create_connection((addr, port), timeout, (source, sport)) as sock:
             sock.sendall(payload)
             got = b""
             while len(got) < len(payload):
@@ -125,13 +136,13 @@ def tcp_echo(source: str, addr: str, port: int, payload: bytes, timeout: float) 
     return None if got == payload else f"echo differs: sent {len(payload)}, got {len(got)}"
 
 
-def dns(source: str, addr: str, name: str, timeout: float) -> str | None:
-    """One DNS query; an error text, or None when the answer came."""
+def dns(source: str, addr: str, name: str, timeout: float, *, sport: int = 0) -> str | None:
+    """One DNS query from ``source``:``sport`` (0: any); an error text, or None."""
     query = dns_query(name)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.settimeout(timeout)
         try:
-            sock.bind((source, 0))
+            sock.bind((source, sport))
             sock.connect((addr, 53))
             sock.send(query)
             got = sock.recv(4096)
@@ -228,6 +239,7 @@ class AppClient:
         self.lock = threading.Lock()
         self.counts: dict[str, dict[str, int]] = {}
         self.last_error: dict[str, str] = {}
+        self._ports = iter(itertools.cycle(BLOCKED_PORTS))
         self.long = [
             LongConnection(sources[n % len(sources)], server, long_timeout) for n in range(long)
         ]
@@ -238,6 +250,11 @@ class AppClient:
             per[outcome] = per.get(outcome, 0) + 1
             if error:
                 self.last_error[check] = error
+
+    def blocked_port(self) -> int:
+        """The next source port for a probe that must be stopped."""
+        with self.lock:
+            return next(self._ports)
 
     def probes(self, source: str) -> list[tuple[str, bool, Callable[[], str | None]]]:
         """(check name, must be blocked, probe) for one source address."""
@@ -252,10 +269,18 @@ class AppClient:
             (
                 "tls_blocked",
                 True,
-                lambda: tcp_echo(s, srv, 443, client_hello(BLOCKED_NAME), short),
+                lambda: tcp_echo(
+                    s, srv, 443, client_hello(BLOCKED_NAME), short, sport=self.blocked_port()
+                ),
             ),
-            ("dns_blocked", True, lambda: dns(s, srv, EVIL_NAME, short)),
-            ("denied_tcp", True, lambda: tcp_echo(s, self.denied, SHORT, b"x" * 64, short)),
+            ("dns_blocked", True, lambda: dns(s, srv, EVIL_NAME, short, sport=self.blocked_port())),
+            (
+                "denied_tcp",
+                True,
+                lambda: tcp_echo(
+                    s, self.denied, SHORT, b"x" * 64, short, sport=self.blocked_port()
+                ),
+            ),
         ]
 
     def _loop(self, check: str, must_block: bool, probe: Callable[[], str | None]) -> None:
