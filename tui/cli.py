@@ -91,6 +91,7 @@ def build_source(args: argparse.Namespace) -> DataSource:
             health_port=args.health_port,
             timeout=args.timeout,
             concurrency=args.concurrency,
+            target_groups=tuple(args.target_group),
             targets=tuple(_target(t) for t in args.target),
         )
     )

@@ -177,8 +177,8 @@ class FakeSource:
         policy_state = {
             "pk": "POLICY#/gwlbd/policy",
             "parameter": "/gwlbd/policy",
-            "desired_version": self.desired_policy,
-            "desired_label": "web-only",
+            "desired_version": "12",
+            "desired_label": self.desired_policy,
             "live_version": self.desired_policy,
             "updated_at": "2025-11-29T16:20:00+00:00",
             "last_error": None,

@@ -54,6 +54,8 @@ class FleetSettings:
     """Seconds per status request (connect and each read)."""
     concurrency: int = 16
     """Status requests in flight at once."""
+    target_groups: tuple[str, ...] = ()
+    """GWLB target groups (ARNs or names) besides those attached to the group."""
     targets: tuple[tuple[str, str], ...] = ()
     """``(instance id, status URL)`` overrides, e.g. SSH port forwards to ``127.0.0.1``."""
 
@@ -71,6 +73,8 @@ class Resolved:
 
     asg: str
     state_table: str | None
+    target_groups: tuple[str, ...] = ()
+    """ARNs of the target groups named by the arguments or the stack."""
 
 
 class AwsFleetApi:
@@ -126,6 +130,11 @@ class AwsFleetApi:
         value = answer.get("SourceDestCheck", {}).get("Value")
         return None if value is None else bool(value)
 
+    def target_group_arn(self, name: str) -> str:
+        """The ARN of a target group given by name."""
+        groups = self.elbv2.describe_target_groups(Names=[name])["TargetGroups"]
+        return str(groups[0]["TargetGroupArn"])
+
     def target_health(self, target_group_arns: list[str]) -> dict[str, str]:
         """Target state by instance id over the group's target groups."""
         out: dict[str, str] = {}
@@ -148,6 +157,18 @@ class AwsFleetApi:
             for item in page.get("Items", []):
                 items.append({k: des.deserialize(v) for k, v in item.items()})
         return items
+
+
+def _desired(policy_state: Json | None) -> str | None:
+    """The desired policy as the daemons report theirs: the document's version label.
+
+    ``desired_version`` is the SSM parameter version (a number); ``desired_label`` is the
+    document's ``version``, which is what ``/status`` ``policy.version`` shows.
+    """
+    if not policy_state:
+        return None
+    value = policy_state.get("desired_label") or policy_state.get("desired_version")
+    return None if value is None else str(value)
 
 
 def _iso(text: Any) -> float:
@@ -205,9 +226,14 @@ class FleetSource:
             return self._resolved
         s = self.settings
         asg, table = s.asg, s.state_table
+        groups = [
+            g if g.startswith("arn:") else self.api.target_group_arn(g) for g in s.target_groups
+        ]
         if s.stack:
             outputs, resources = self.api.stack(s.stack)
             table = table or outputs.get("StateTableName")
+            if outputs.get("TargetGroupArn"):
+                groups.append(outputs["TargetGroupArn"])
             if not asg:
                 asg = outputs.get("AutoScalingGroupName") or next(
                     (
@@ -220,7 +246,7 @@ class FleetSource:
             if not asg:
                 raise SourceError(f"stack {s.stack} has no Auto Scaling group")
         assert asg is not None
-        self._resolved = Resolved(asg, table)
+        self._resolved = Resolved(asg, table, tuple(dict.fromkeys(groups)))
         return self._resolved
 
     def fetch(self, request: FetchRequest) -> Snapshot:
@@ -241,7 +267,8 @@ class FleetSource:
         asg_instances = {i["InstanceId"]: i for i in group.get("Instances", [])}
         ec2 = api.instances(sorted(asg_instances))
         try:
-            health = api.target_health(list(group.get("TargetGroupARNs", [])))
+            arns = [*group.get("TargetGroupARNs", []), *resolved.target_groups]
+            health = api.target_health(list(dict.fromkeys(arns)))
         except Exception as exc:  # a missing permission must not hide the fleet
             health = {}
             warnings.append(f"target health: {exc}")
@@ -260,11 +287,7 @@ class FleetSource:
         policy_state = policies[0] if policies else None
         if policy_state and policy_state.get("parameter"):
             self._policy_parameter = str(policy_state["parameter"])
-        desired = (
-            str(policy_state["desired_version"])
-            if policy_state and policy_state.get("desired_version")
-            else None
-        )
+        desired = _desired(policy_state)
         infos = []
         for iid in sorted(asg_instances):
             described = ec2.get(iid, {})

@@ -136,8 +136,8 @@ def make_fleet(url: str) -> list[str]:
         Item={
             "pk": "POLICY#/gwlbd/policy",
             "parameter": "/gwlbd/policy",
-            "desired_version": "static",
-            "desired_label": "builtin",
+            "desired_version": "3",
+            "desired_label": "static",
             "live_version": "static",
             "updated_at": "2025-11-29T16:00:00+00:00",
             "last_error": None,
@@ -155,6 +155,7 @@ def test_fleet_from_asg(moto_url: str, status_server: str) -> None:
             region=REGION,
             endpoint_url=moto_url,
             timeout=1.0,
+            target_groups=("gwlbd-tg",),
             targets=((ids[0], status_server), (ids[1], f"http://127.0.0.1:{closed_port()}")),
         )
     )
@@ -172,7 +173,7 @@ def test_fleet_from_asg(moto_url: str, status_server: str) -> None:
     assert good.info.src_dst_check is False
     assert good.info.managed_state == "in_service"
     assert good.info.desired_policy == "static"
-    assert good.info.target_health is not None
+    assert good.info.target_health not in (None, "not registered")
     assert not bad.reachable
     assert bad.error is not None
     assert "unreachable" in bad.error
@@ -180,8 +181,8 @@ def test_fleet_from_asg(moto_url: str, status_server: str) -> None:
     assert snapshot.policy_state is not None
     fleet = BUILDERS["fleet"](RenderContext(snapshot, RateTracker()))
     cells = {r.key: r.cells for r in fleet.rows}
-    assert cells[ids[0]][6] == "static/static"
-    assert cells[ids[1]][4].startswith("UNREACHABLE")
+    assert cells[ids[0]][7] == "static/static"
+    assert cells[ids[1]][5].startswith("UNREACHABLE")
     json.dumps([r.record for r in fleet.rows], default=str)
 
 
@@ -215,7 +216,8 @@ def test_fleet_from_stack_outputs(moto_url: str, status_server: str) -> None:
     assert [m.reachable for m in snapshot.members] == [True, True]
     assert snapshot.members[1].flows is not None
     assert snapshot.policy_state is not None
-    assert snapshot.policy_state["desired_version"] == "static"
+    assert snapshot.policy_state["desired_label"] == "static"
+    assert snapshot.members[0].info.desired_policy == "static"
 
 
 def test_missing_group_is_a_source_error(moto_url: str) -> None:

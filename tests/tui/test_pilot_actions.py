@@ -65,9 +65,10 @@ async def test_drain_shows_up_in_fleet_view(make_app: AppFactory, fleet: FakeSou
         await settle(pilot)
         await refresh(pilot)
         table = app.screen.query_one("#table", KeyedTable)
-        row = [str(c) for c in table.get_row(fleet.instances[0].instance_id)]
-        assert "draining" in row[3]
-        assert row[4].startswith("draining")
+        (row,) = [r for r in table._rows if r.key == fleet.instances[0].instance_id]
+        assert row.record["instance"]["target_health"] == "draining"
+        assert row.record["status"]["state"] == "draining"
+        assert any(cell.startswith("draining *") for cell in row.cells)  # marked as changed
 
 
 async def test_clear_flow_sends_its_tuple(make_app: AppFactory, fleet: FakeSource) -> None:

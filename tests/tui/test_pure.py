@@ -133,8 +133,8 @@ def test_fleet_view_marks_unreachable_and_policy_mismatch() -> None:
     snapshot = source.fetch(FetchRequest())
     t = BUILDERS["fleet"](RenderContext(snapshot, RateTracker()))
     by_key = {r.key: r for r in t.rows}
-    assert by_key[source.instances[2].instance_id].cells[4] == "UNREACHABLE timeout"
-    assert by_key[source.instances[3].instance_id].cells[6] == "v7/v6 ≠"
+    assert by_key[source.instances[2].instance_id].cells[5] == "UNREACHABLE timeout"
+    assert by_key[source.instances[3].instance_id].cells[7] == "v7/v6 ≠"
     assert "1 unreachable" in t.summary
 
 

@@ -9,7 +9,8 @@ from tui.views.context import RenderContext, num
 COLUMNS = (
     Column("instance", "instance", 19, 0),
     Column("az", "AZ", 10, 4),
-    Column("lifecycle", "lifecycle", 13, 1, mark=True),
+    Column("lifecycle", "ASG state", 13, 1, mark=True),
+    Column("service", "lifecycle svc", 15, 2, mark=True),
     Column("health", "target", 9, 1, mark=True),
     Column("state", "daemon", 20, 0, mark=True),
     Column("srcdst", "src/dst chk", 11, 3, mark=True),
@@ -50,6 +51,7 @@ def fleet_table(ctx: RenderContext) -> ViewTable:
             iid,
             info.az,
             info.lifecycle_state,
+            info.managed_state,
             info.target_health,
             state,
             info.src_dst_check,
@@ -63,6 +65,7 @@ def fleet_table(ctx: RenderContext) -> ViewTable:
             iid,
             info.az or fmt.NONE,
             info.lifecycle_state or fmt.NONE,
+            info.managed_state or fmt.NONE,
             info.target_health or fmt.NONE,
             state,
             fmt.NONE
