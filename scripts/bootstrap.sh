@@ -27,6 +27,23 @@ if [ "${#need[@]}" -gt 0 ]; then
     apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
+# Suricata (the tun-mode recipe's IDS) is not in Debian 12's main suite, only in its
+# backports; elsewhere (Debian 13, Ubuntu) the plain package name works.
+if [ "$profile" = dev ] && ! command -v suricata >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    codename="$(. /etc/os-release && echo "${VERSION_CODENAME:-}")"
+    if [ "$codename" = bookworm ]; then
+        echo "deb http://deb.debian.org/debian bookworm-backports main" \
+            > /etc/apt/sources.list.d/gwlbd-backports.list
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends -t bookworm-backports suricata >/dev/null \
+            || echo "bootstrap: suricata could not be installed; its recipe test will skip" >&2
+    else
+        apt-get install -y -qq --no-install-recommends suricata >/dev/null \
+            || echo "bootstrap: suricata could not be installed; its recipe test will skip" >&2
+    fi
+fi
+
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
