@@ -39,6 +39,7 @@ if [ "$profile" = dev ] && ! command -v suricata >/dev/null 2>&1 && [ "$(id -u)"
         apt-get install -y -qq --no-install-recommends -t bookworm-backports suricata >/dev/null \
             || echo "bootstrap: suricata could not be installed; its recipe test will skip" >&2
     else
+        apt-get update -qq
         apt-get install -y -qq --no-install-recommends suricata >/dev/null \
             || echo "bootstrap: suricata could not be installed; its recipe test will skip" >&2
     fi
