@@ -18,7 +18,7 @@ import socket
 import struct
 from collections import deque
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from appliance.dataplane.batch import (
     CTRL_SIZE,
@@ -82,6 +82,34 @@ def _libc() -> ctypes.CDLL | None:
 _LIBC = _libc()
 
 
+def send_runs(sendmmsg: Any, fd: int, vector: int, runs: Runs) -> tuple[int, int]:
+    """``sendmmsg`` each run of prepared messages; returns ``(sent, failed)``.
+
+    Args:
+        sendmmsg: libc's ``sendmmsg`` (through ctypes).
+        fd: the raw socket.
+        vector: address of the batch's ``mmsghdr`` send array.
+        runs: ``(first slot, count)`` ranges to send.
+
+    A message the kernel refuses (no route, buffer full past the send timeout) is
+    skipped and counted; the rest of its run still goes out.
+    """
+    sent = failed = 0
+    for run_first, run_count in runs:
+        first, count = run_first, run_count
+        while count > 0:
+            n = sendmmsg(fd, vector + first * MMSGHDR_SIZE, count, 0)
+            if n < 0:  # the message at `first` failed: skip it
+                n = 0
+                failed += 1
+                first += 1
+                count -= 1
+            sent += n
+            first += n
+            count -= n
+    return sent, failed
+
+
 def batched_io_available() -> bool:
     """Whether this libc has recvmmsg and sendmmsg."""
     return _LIBC is not None
@@ -118,22 +146,7 @@ class MmsgIO:
         return n
 
     def send(self, runs: Runs) -> tuple[int, int]:
-        sent = failed = 0
-        sendmmsg = self._libc.sendmmsg
-        for run_first, run_count in runs:
-            first, count = run_first, run_count
-            while count > 0:
-                n = sendmmsg(self._sfd, self._tx + first * MMSGHDR_SIZE, count, 0)
-                if n < 0:
-                    # The message at `first` failed (no route, buffer full): skip it.
-                    n = 0
-                    failed += 1
-                    first += 1
-                    count -= 1
-                sent += n
-                first += n
-                count -= n
-        return sent, failed
+        return send_runs(self._libc.sendmmsg, self._sfd, self._tx, runs)
 
     def close(self) -> None:
         self._receiver.close()

@@ -13,7 +13,8 @@ import socket
 import struct
 from typing import Any, Protocol
 
-from appliance.dataplane.batch import HEADER_AT, MMSGHDR_SIZE, NAME_SIZE, SLOT, Batch
+from appliance.dataplane.batch import HEADER_AT, NAME_SIZE, SLOT, Batch
+from appliance.dataplane.packetio import send_runs
 
 
 class ReplySender(Protocol):
@@ -58,21 +59,7 @@ class RawSender:
                     except OSError:
                         failed += 1
             return sent, failed
-        base = ctypes.addressof(batch.tx_msgs)
-        fd = self._sock.fileno()
-        for run_first, run_count in runs:
-            first, count = run_first, run_count
-            while count > 0:
-                n = self._sendmmsg(fd, base + first * MMSGHDR_SIZE, count, 0)
-                if n < 0:  # the message at `first` failed: skip it
-                    n = 0
-                    failed += 1
-                    first += 1
-                    count -= 1
-                sent += n
-                first += n
-                count -= n
-        return sent, failed
+        return send_runs(self._sendmmsg, self._sock.fileno(), ctypes.addressof(batch.tx_msgs), runs)
 
     def close(self) -> None:
         self._sock.close()
