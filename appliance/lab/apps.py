@@ -43,13 +43,14 @@ from types import FrameType
 from typing import Any
 
 STATUS_SCHEMA = "gwlbd.labapps/v1"
-BLOCKED_PORTS = range(20000, 30000)
-"""Source ports of the probes a policy must stop, apart from the kernel's ephemeral range.
+BLOCKED_PORTS = 1000
+"""Source ports (from ``--blocked-ports``) the probes a policy must stop cycle through.
 
 A flow's verdict is decided once and kept while the flow lives (GWLB and gwlbd: 120 s
 for UDP, 350 s for TCP), so a query for a blocked name sent from a port an allowed
-query used a moment ago is the same flow, and allowed. Keeping blocked and allowed
-probes on different ports keeps each probe a new flow with its own verdict.
+query used a moment ago is the same flow, and allowed. Blocked probes therefore use
+ports below the kernel's ephemeral range, and each client run its own block of them,
+so every such probe is a new flow with its own verdict.
 """
 SHORT, LONG, CLOSED_BY_ROLLOUT = 7007, 7008, 9999
 ALLOWED_NAME, BLOCKED_NAME, EVIL_NAME = "www.example.com", "blocked.example", "evil.example"
@@ -232,6 +233,7 @@ class AppClient:
         long: int,
         timeout: float,
         long_timeout: float,
+        blocked_ports: int = 20000,
     ) -> None:
         self.sources, self.server, self.denied = sources, server, denied
         self.timeout = timeout
@@ -239,7 +241,7 @@ class AppClient:
         self.lock = threading.Lock()
         self.counts: dict[str, dict[str, int]] = {}
         self.last_error: dict[str, str] = {}
-        self._ports = iter(itertools.cycle(BLOCKED_PORTS))
+        self._ports = iter(itertools.cycle(range(blocked_ports, blocked_ports + BLOCKED_PORTS)))
         self.long = [
             LongConnection(sources[n % len(sources)], server, long_timeout) for n in range(long)
         ]
@@ -349,6 +351,12 @@ def main(argv: list[str] | None = None) -> int:
         help="seconds a long-lived connection waits for an echo (rides out a failover)",
     )
     client_p.add_argument("--status-file", type=Path, required=True)
+    client_p.add_argument(
+        "--blocked-ports",
+        type=int,
+        default=20000,
+        help=f"first of {BLOCKED_PORTS} source ports for probes that must be stopped",
+    )
     args = parser.parse_args(argv)
     if args.command == "serve":
         serve(args.address)
@@ -360,6 +368,7 @@ def main(argv: list[str] | None = None) -> int:
         long=args.long,
         timeout=args.timeout,
         long_timeout=args.long_timeout,
+        blocked_ports=args.blocked_ports,
     )
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

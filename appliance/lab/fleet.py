@@ -104,6 +104,7 @@ class FleetLab:
         self.apps_status_file = self.workdir / "apps.json"
         self.control = self.workdir / "cloud.sock"
         self._logs: list[IO[bytes]] = []
+        self._apps_runs = 0
 
     def __enter__(self) -> FleetLab:
         return self
@@ -262,10 +263,14 @@ class FleetLab:
     def start_apps(self) -> None:
         """The client applications (both zones' sources)."""
         self.apps_status_file.unlink(missing_ok=True)
+        # each run its own block of source ports for blocked probes (below 32768)
+        first_port = 10000 + 1000 * (self._apps_runs % 22)
+        self._apps_runs += 1
         argv = [sys.executable, "-m", "appliance.lab.apps", "client"]
         argv += ["--source", CLIENT_A, "--source", CLIENT_B, "--server", SERVER]
         argv += ["--denied", DENIED, "--long", str(self.config.long_connections)]
         argv += ["--status-file", str(self.apps_status_file)]
+        argv += ["--blocked-ports", str(first_port)]
         self._start("apps-client", self.topology.namespaces["client"], argv)
 
     def stop_apps(self) -> None:

@@ -68,9 +68,19 @@ class Hooks:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, action: Action) -> None:
-        """Hold ``action`` until it is completed."""
+        """Hold ``action`` (and its instance, ``Pending:Wait`` or ``Terminating:Wait``)."""
         with self.lock:
             self.waiting[action.token] = action
+        waiting = "Pending:Wait" if action.transition == LAUNCH else "Terminating:Wait"
+        self._lifecycle(action.asg_name, action.instance_id, waiting)
+
+    def _lifecycle(self, asg_name: str, instance_id: str, state: str) -> None:
+        """Show ``state`` as the instance's lifecycle state in moto's group."""
+        backend = autoscaling_backends[self.account][self.region]
+        group = backend.autoscaling_groups.get(asg_name)
+        for instance in group.instance_states if group is not None else []:
+            if instance.instance.id == instance_id:
+                instance.lifecycle_state = state
 
     def find(self, params: dict[str, Any]) -> Action:
         """The waiting action a request names (by token, else by instance id).
@@ -101,6 +111,8 @@ class Hooks:
         if terminate:
             backend = autoscaling_backends[self.account][self.region]
             backend.terminate_instance(action.instance_id, True)
+        else:
+            self._lifecycle(action.asg_name, action.instance_id, "InService")
         with self.lock:
             self.completed.append(
                 {
