@@ -46,6 +46,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--endpoint-url", help="AWS endpoint URL (moto server, LocalStack)")
     p.add_argument("--health-port", type=int, default=80, help="status API port on instances")
     p.add_argument(
+        "--target-group",
+        action="append",
+        default=[],
+        metavar="ARN_OR_NAME",
+        help="GWLB target group to read target health from (besides the ASG's)",
+    )
+    p.add_argument(
         "--target",
         action="append",
         default=[],

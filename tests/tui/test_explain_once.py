@@ -10,9 +10,11 @@ from textual.widgets import Input, Static
 
 from tests.tui.conftest import SIZE, AppFactory, refresh
 from tui.app import main
-from tui.cli import load_policy_file
+from tui.cli import build_source, load_policy_file, parser
+from tui.errors import SourceError
 from tui.explain import ExplainError, FlowQuestion, explain, load_policy
 from tui.fake import FakeSource
+from tui.fleet_source import FleetSource
 from tui.screens.explain import ExplainScreen
 
 POLICY = """
@@ -80,3 +82,18 @@ def test_unreachable_appliance_once_still_prints(capsys: pytest.CaptureFixture[s
     doc = json.loads(capsys.readouterr().out)
     assert doc["view"] == "tunnels"
     assert doc["summary"].startswith("unreachable")
+
+
+def test_fleet_arguments_reach_the_source() -> None:
+    args = parser().parse_args(
+        ["--asg", "g", "--target-group", "tg", "--target", "i-1=http://127.0.0.1:8080"]
+    )
+    source = build_source(args)
+    try:
+        assert isinstance(source, FleetSource)
+        assert source.settings.target_groups == ("tg",)
+        assert source.settings.target_for("i-1", "198.18.0.4") == "http://127.0.0.1:8080"
+    finally:
+        source.close()
+    with pytest.raises(SourceError):
+        build_source(parser().parse_args(["--asg", "g", "--target", "no-equals-sign"]))
