@@ -444,6 +444,7 @@ class GwlbSimulator:
             "group": self.group.settings.as_json(),
             "targets": self.targets_status(),
             "watched": self.watched_flows(),
+            "stickiness": self.stickiness_status(),
         }
 
     def targets_status(self) -> list[dict[str, Any]]:
@@ -483,3 +484,20 @@ class GwlbSimulator:
                 }
             )
         return out
+
+    def stickiness_status(self) -> dict[str, int]:
+        """How flows group by stickiness key: keys, most flows and most targets per key.
+
+        With 3- or 2-tuple stickiness many flows share a key, and all of them must be
+        on one target (``max_targets`` 1) unless failover moved some.
+        """
+        targets: dict[bytes, set[bytes]] = {}
+        flows: dict[bytes, int] = {}
+        for flow in self.flows.values():
+            targets.setdefault(flow.sticky, set()).add(flow.target)
+            flows[flow.sticky] = flows.get(flow.sticky, 0) + 1
+        return {
+            "keys": len(flows),
+            "max_flows": max(flows.values(), default=0),
+            "max_targets": max((len(t) for t in targets.values()), default=0),
+        }

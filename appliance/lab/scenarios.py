@@ -183,8 +183,27 @@ def steady(ctx: Context) -> list[Check]:
             f"appliances in zones {sorted(set(zones.values()))}",
         )
     )
-    checks.append(observe.violations_check(sim))
+    checks.append(_stickiness_check(ctx))
+    checks.append(observe.violations_check(ctx.lab.sim()))
     return checks
+
+
+def _stickiness_check(ctx: Context) -> Check:
+    """With 3-tuple stickiness, new flows sharing addresses and protocol share a target."""
+    ctx.lab.command(
+        "attributes",
+        attributes={"stickiness.enabled": "true", "stickiness.type": "source_ip_dest_ip_proto"},
+    )
+    time.sleep(3)
+    sticky = ctx.lab.sim().get("stickiness", {})
+    ctx.lab.command("attributes", attributes={"stickiness.enabled": "false"})
+    grouped = int(sticky.get("max_flows", 0))
+    return Check(
+        "3-tuple stickiness: flows sharing addresses and protocol share an appliance",
+        grouped > 10 and sticky.get("max_targets") == 1,
+        f"{sticky.get('keys')} stickiness keys, up to {grouped} flows and "
+        f"{sticky.get('max_targets')} appliance(s) per key",
+    )
 
 
 def scale_out(ctx: Context) -> list[Check]:

@@ -108,3 +108,15 @@ def test_status_lists_targets_and_watched_flows() -> None:
     by_address = {t["address"]: t for t in sim.status()["targets"]}
     assert by_address[A]["state"] == "unused"
     assert by_address[A]["sent"] == 1
+
+
+def test_three_tuple_stickiness_keeps_a_clients_flows_on_one_target() -> None:
+    sim = simulator(cross_zone=True, stickiness="3-tuple")
+    for sport in range(2000, 2050):
+        assert sim.encapsulate(udp_packet(CLIENT, SERVER, sport, 53)) is not None
+    assert sim.status()["stickiness"] == {"keys": 1, "max_flows": 50, "max_targets": 1}
+    five = simulator(cross_zone=True)
+    for sport in range(2000, 2050):
+        five.encapsulate(udp_packet(CLIENT, SERVER, sport, 53))
+    assert five.status()["stickiness"]["keys"] == 50
+    assert len({f.target for f in five.flows.values()}) == 2
