@@ -325,5 +325,6 @@ class FleetLab:
         return (
             f"sudo ip netns exec {gwlb} env {creds} gwlbtop --asg {cloud.ASG} "
             f"--endpoint-url http://127.0.0.1:{MOTO_PORT} --region {cloud.REGION} "
-            f"--state-table {cloud.STATE_TABLE} --health-port {HEALTH_PORT}"
+            f"--state-table {cloud.STATE_TABLE} --target-group {cloud.TARGET_GROUP} "
+            f"--health-port {HEALTH_PORT}"
         )
