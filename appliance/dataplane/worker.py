@@ -246,9 +246,11 @@ class Worker:
         if tun is not None:
             tun.attach(poller)
         next_stats = next_maintain = 0.0
+        conn_fd = conn.fileno()
+        full = batch.size
         try:
             while self.running:
-                poller.poll(0.05)
+                events = poller.poll(0.05)
                 for _ in range(BATCHES_PER_TURN):
                     n = io.receive()
                     if n == 0:
@@ -260,12 +262,15 @@ class Worker:
                     elif runs:
                         sent, failed = io.send(runs)
                         engine.count_sent(sent, failed)
+                    if n < full:
+                        break  # the socket is drained: skip the empty receive, back to epoll
                 if tun is not None:
                     tun.drain(time.time())
                 mono = time.monotonic()
                 self.heartbeats[index] = mono
-                while conn.poll():
-                    self._handle(conn.recv())
+                if any(fd == conn_fd for fd, _ in events):
+                    while conn.poll():
+                        self._handle(conn.recv())
                 if mono >= next_maintain:
                     budget = max(
                         1000, int(len(engine.table.entries) * MAINTAIN_INTERVAL / SWEEP_CYCLE)
