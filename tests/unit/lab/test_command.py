@@ -8,7 +8,7 @@ import io
 import pytest
 
 from appliance.commands import lab as lab_command
-from appliance.lab import layout
+from appliance.lab import fleet, fleet_run, layout
 from appliance.lab import run as lab_run
 
 
@@ -64,3 +64,40 @@ def test_without_root_one_line_and_a_failure(monkeypatch: pytest.MonkeyPatch) ->
 def test_appliance_addresses_stay_in_the_lab_range() -> None:
     assert layout.appliance_address(0) == "198.18.0.10"
     assert layout.appliance_address(2) == "198.18.0.12"
+
+
+def test_scenarios_are_named_or_all(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[list[str]] = []
+
+    def fake_run_scenarios(names: list[str], config: object, out: object) -> int:
+        seen.append(names)
+        return 0
+
+    monkeypatch.setattr(fleet_run, "run_scenarios", fake_run_scenarios)
+    args = parse("--headless", "--scenario", "crash", "--scenario", "steady", "--scenario", "crash")
+    assert args.handler(args) == 0
+    assert seen[-1] == ["crash", "steady"]
+    args = parse("--scenario", "all")
+    assert args.handler(args) == 0
+    assert seen[-1] == [
+        "steady",
+        "scale-out",
+        "scale-in",
+        "crash",
+        "policy-rollout",
+        "invalid-policy",
+    ]
+    with pytest.raises(SystemExit):
+        parse("--scenario", "meltdown")
+
+
+def test_fleet_modes_without_root_say_so_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("os.geteuid", lambda: 1000)
+    for live in (False, True):
+        out = io.StringIO()
+        if live:
+            assert fleet_run.run_fleet_live(fleet.FleetConfig(), out) == 1
+        else:
+            assert fleet_run.run_scenarios(["steady"], fleet.FleetConfig(), out) == 1
+        assert len(out.getvalue().splitlines()) == 1
+        assert "root" in out.getvalue()
