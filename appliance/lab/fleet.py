@@ -29,7 +29,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from appliance.lab import cloud
+from appliance.lab import cloud, stack
 from appliance.lab.layout import daemon_status
 from appliance.lab.netns import Namespace, Topology
 from appliance.lab.simulator import read_status, write_status
@@ -42,7 +42,7 @@ MOTO_PORT = 5000
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": cloud.REGION,
+    "AWS_DEFAULT_REGION": stack.REGION,
 }
 POLICY = """apiVersion: gwlbd.policy/v1
 version: "{version}"
@@ -234,7 +234,7 @@ class FleetLab:
             "--health-port", str(HEALTH_PORT),
             "--admin-socket", str(instance.admin_socket),
             "--workers", "1",
-            "--policy-ssm-parameter", cloud.PARAMETER,
+            "--policy-ssm-parameter", stack.PARAMETER,
             "--policy-ssm-label", "live",
             "--policy-poll-seconds", "1",
             "--deny-cidr", f"{DENIED}/32",
@@ -323,8 +323,8 @@ class FleetLab:
         gwlb = self.topology.namespaces["gwlb"].name
         creds = " ".join(f"{k}={v}" for k, v in FAKE_CREDENTIALS.items())
         return (
-            f"sudo ip netns exec {gwlb} env {creds} gwlbtop --asg {cloud.ASG} "
-            f"--endpoint-url http://127.0.0.1:{MOTO_PORT} --region {cloud.REGION} "
-            f"--state-table {cloud.STATE_TABLE} --target-group {cloud.TARGET_GROUP} "
+            f"sudo ip netns exec {gwlb} env {creds} gwlbtop --asg {stack.ASG} "
+            f"--endpoint-url http://127.0.0.1:{MOTO_PORT} --region {stack.REGION} "
+            f"--state-table {stack.STATE_TABLE} --target-group {stack.TARGET_GROUP} "
             f"--health-port {HEALTH_PORT}"
         )

@@ -18,8 +18,9 @@ from appliance.lab.fleet import FleetConfig, FleetLab
 from appliance.lab.netns import remove_stale_namespaces
 from appliance.lab.report import Check, failed, render_summary
 from appliance.lab.run import _Interrupts, preflight
+from appliance.lab.scenario_context import Context
 
-Scenario = Callable[[scenarios.Context], list[Check]]
+Scenario = Callable[[Context], list[Check]]
 SCENARIOS: dict[str, Scenario] = scenarios.ALL
 """Every scenario, in the order ``all`` runs them."""
 
@@ -66,7 +67,7 @@ def _run(names: list[str], config: FleetConfig, out: TextIO) -> int:
             print(f"gwlbtop on this fleet: {lab.gwlbtop_command()}", file=out, flush=True)
         else:
             results.append(("setup", [Check("the lab's AWS started", False, detail)]))
-        context = scenarios.Context(lab)
+        context = Context(lab)
         for name in names if ready else []:
             scenario_started = time.monotonic()
             print(f"\n== scenario {name}: {SCENARIOS[name].__doc__}", file=out, flush=True)
@@ -137,7 +138,7 @@ def run_fleet_live(config: FleetConfig, out: TextIO) -> int:
                 print(f"gwlbd lab: {detail}\n{lab.log_tail('cloud')}", file=out)
                 return 1
             lab.start_instances()
-            context = scenarios.Context(lab)
+            context = Context(lab)
             problems = context.ensure_fleet()
             if problems:
                 print(render_summary(problems), file=out)

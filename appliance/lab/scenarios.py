@@ -11,126 +11,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
 from appliance.lab import observe
-from appliance.lab.fleet import FleetLab, policy_text
+from appliance.lab.fleet import policy_text
 from appliance.lab.report import Check
-
-MIN_FLEET = 3
-PROBE_TIMEOUT = 3.0
-"""Seconds the apps client gives one probe (its default)."""
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.25) -> bool:
-    """Poll ``predicate`` until it holds or ``timeout`` seconds pass."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
-
-
-@dataclass
-class Context:
-    """The running lab and what the scenarios know about it."""
-
-    lab: FleetLab
-    policy_version: str = "lab-1"
-    """The policy version every appliance should run."""
-    rollouts: int = 0
-    """Policy versions published by scenarios so far."""
-
-    def cloud(self) -> dict[str, Any]:
-        """The cloud's status."""
-        return self.lab.command("status")
-
-    def healthy(self, address: str) -> bool:
-        """The simulated target group sees ``address`` healthy."""
-        return observe.target_state(self.lab.sim(), address) == "healthy"
-
-    def policy_everywhere(self, version: str) -> bool:
-        """Every running appliance reports policy ``version``."""
-        for instance in self.lab.running():
-            status = self.lab.daemon(instance.instance_id) or {}
-            if (status.get("policy") or {}).get("version") != version:
-                return False
-        return True
-
-    def launched(self, instance_id: str) -> bool:
-        """The launch workflow of ``instance_id`` has ended."""
-        flow = self.cloud()["workflows"].get(instance_id, {})
-        return str(flow.get("status", "RUNNING")) != "RUNNING"
-
-    def terminated(self, instance_id: str) -> bool:
-        """The terminate workflow of ``instance_id`` has ended."""
-        flow = self.cloud()["workflows"].get(instance_id, {})
-        return bool(flow.get("kind") == "terminate" and flow.get("status") != "RUNNING")
-
-    def launch(self, count: int, timeout: float = 45.0) -> list[str]:
-        """Scale out by ``count`` and boot the new instances; waits for their workflows."""
-        self.lab.command("launch", count=count)
-        new = [i.instance_id for i in self.lab.start_instances()]
-        wait_for(lambda: all(self.launched(i) for i in new), timeout, 0.5)
-        return new
-
-    def terminate(self, instance_id: str, timeout: float = 45.0) -> bool:
-        """Scale in: remove ``instance_id`` through the terminate hook; stop it once
-        Auto Scaling terminated it. Returns whether the workflow ended in time."""
-        self.lab.command("terminate", instance_id=instance_id)
-        ended = wait_for(lambda: self.terminated(instance_id), timeout, 0.5)
-        if instance_id not in self.cloud()["group"]:
-            self.lab.stop_instance(instance_id)
-        return ended
-
-    def ensure_fleet(self) -> list[Check]:
-        """At least three healthy appliances running the current policy, apps running."""
-        missing = MIN_FLEET - len(self.lab.running())
-        if missing > 0:
-            self.launch(missing)
-        addresses = [i.address for i in self.lab.running()]
-        ok = wait_for(
-            lambda: all(self.launched(i.instance_id) for i in self.lab.running()), 45, 0.5
-        )
-        ok = ok and wait_for(lambda: all(self.healthy(a) for a in addresses), 30)
-        ok = ok and wait_for(lambda: self.policy_everywhere(self.policy_version), 30)
-        self.lab.stop_apps()  # fresh long-lived connections over the fleet as it is now
-        self.lab.start_apps()
-        ok = ok and wait_for(lambda: len(observe.long_by_local(self.lab.apps())) > 0, 15)
-        detail = f"{len(addresses)} healthy appliances with policy {self.policy_version}"
-        return [] if ok else [Check("fleet ready", False, f"not ready: {detail}")]
-
-    def busiest(self, shared_zone: bool = False) -> tuple[str, str, list[str]]:
-        """The running instance carrying the most live long-lived connections.
-
-        Args:
-            shared_zone: only instances whose zone keeps another appliance (with
-                cross-zone off, a zone without appliances drops its new flows).
-        """
-        sim, apps = self.lab.sim(), self.lab.apps()
-        running = self.lab.running()
-        ranked = sorted(
-            (
-                (len(observe.connections_on(sim, apps, i.address)), i.instance_id, i.address)
-                for i in running
-                if not shared_zone or sum(o.zone == i.zone for o in running) > 1
-            ),
-            reverse=True,
-        )
-        _, instance_id, address = ranked[0]
-        return instance_id, address, observe.connections_on(sim, apps, address)
-
-
-def _failover(ctx: Context, mode: str) -> None:
-    ctx.lab.command(
-        "attributes",
-        attributes={
-            "target_failover.on_deregistration": mode,
-            "target_failover.on_unhealthy": mode,
-        },
-    )
+from appliance.lab.scenario_context import (
+    MIN_FLEET,
+    PROBE_TIMEOUT,
+    Context,
+    set_failover,
+    wait_for,
+)
 
 
 def steady(ctx: Context) -> list[Check]:
@@ -255,7 +146,7 @@ def scale_out(ctx: Context) -> list[Check]:
 
 
 def _scale_in_once(ctx: Context, mode: str) -> list[Check]:
-    _failover(ctx, mode)
+    set_failover(ctx, mode)
     time.sleep(PROBE_TIMEOUT + 0.5)  # probes started under the old setting end first
     instance_id, address, clients = ctx.busiest(shared_zone=True)
     tag = f"[{mode}] "
@@ -335,7 +226,7 @@ def scale_in(ctx: Context) -> list[Check]:
 def crash(ctx: Context) -> list[Check]:
     """An appliance crashes: health checks mark it unhealthy, new flows avoid it, its
     flows fail over (rebalance, cross-zone on), and the lifecycle service replaces it."""
-    _failover(ctx, "rebalance")
+    set_failover(ctx, "rebalance")
     # with cross-zone off, a zone whose only appliance died has nowhere to fail over to
     ctx.lab.command("attributes", attributes={"load_balancing.cross_zone.enabled": "true"})
     instance_id, address, clients = ctx.busiest()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.lab.cloud import SUBNETS, lifecycle_event, parameter_event, zone_of
+from appliance.lab.stack import SUBNETS, lifecycle_event, parameter_event, zone_of
 from appliance.lab.targets import GroupSettings
 
 moto_ext = pytest.importorskip("appliance.lab.moto_ext")  # needs moto (dev extra)
