@@ -391,11 +391,28 @@ class Engine:
             return 0
         changed = 0
         for flow in list(self.table.flows()):
-            decision = policy.decide(facts_of(flow))
+            decision = self._redecide(policy, flow)
             if decision != flow.decision:
                 self._settle(flow, decision)
                 changed += 1
         return changed
+
+    def _redecide(self, policy: Policy, flow: Flow) -> Decision:
+        """A running flow's decision under ``policy``, using what the flow already showed.
+
+        A name seen earlier (SNI, Host, DNS) decides domain rules at once; a flow that
+        already used up its wait for a name is decided without one. Going back to
+        ``pending`` would forward packets of a flow a domain rule had stopped.
+        """
+        facts = facts_of(flow)
+        decision = policy.decide(facts)
+        if not decision.pending_domain:
+            return decision
+        if flow.domain is not None:
+            return policy.decide_domain(facts, flow.domain)
+        if flow.pending == 0 and flow.packets > 1:
+            return policy.decide_without_domain(facts)
+        return decision
 
     def drop_counts(self) -> dict[str, int]:
         """Drops by reason label, zeros included."""

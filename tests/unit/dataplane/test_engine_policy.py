@@ -152,3 +152,29 @@ def test_flow_records_denied_at_once_and_allowed_at_the_end() -> None:
     [ended] = recorder.take()[0]
     assert ended["flow"]["reason"] == "timeout"
     assert ended["flow"]["pkts_toserver"] == 1
+
+
+def test_a_new_policy_keeps_a_domain_verdict_already_reached() -> None:
+    # GIVEN a flow stopped by an SNI/Host rule
+    engine, io = engine_with_policy()
+    syn = IP(src="198.18.1.5", dst="198.19.1.1") / TCP(sport=40005, dport=80, flags="S")
+    get = (
+        IP(src="198.18.1.5", dst="198.19.1.1")
+        / TCP(sport=40005, dport=80, flags="PA")
+        / b"GET / HTTP/1.1\r\nHost: blocked.example\r\n\r\n"
+    )
+    io.push(geneve(syn), GWLB, 5000, LOCAL)
+    io.push(geneve(get), GWLB, 5000, LOCAL)
+    run(engine, io)
+    [flow] = list(engine.table.flows())
+    assert flow.decision.rule_id == "blocked-site"
+    # WHEN a new version of the same policy arrives (re-evaluating flows)
+    newer = compile_policy(parse_document(POLICY.replace("test-1", "test-2")))
+    engine.set_policy(newer, reevaluate=True)
+    # THEN the flow stays stopped: its name is known, it does not go back to pending
+    assert flow.decision.rule_id == "blocked-site"
+    assert flow.action != PENDING
+    io.push(geneve(get), GWLB, 5000, LOCAL)
+    sent_before = len(io.sent)
+    run(engine, io)
+    assert len(io.sent) == sent_before
