@@ -11,6 +11,7 @@ the supervisor can tell a live loop from a stuck one.
 
 from __future__ import annotations
 
+import gc
 import heapq
 import ipaddress
 import logging
@@ -42,6 +43,8 @@ MAINTAIN_INTERVAL = 0.1
 """Seconds between expiry sweeps."""
 SWEEP_CYCLE = 10.0
 """A full expiry pass over the table takes about this long, whatever its size."""
+FREEZE_INTERVAL = 1.0
+"""Seconds between ``gc.freeze()`` calls in the worker loop."""
 BATCHES_PER_TURN = 64
 """Batches drained before the loop looks at its pipe and clocks again."""
 
@@ -245,7 +248,7 @@ class Worker:
         tun = self.tun
         if tun is not None:
             tun.attach(poller)
-        next_stats = next_maintain = 0.0
+        next_stats = next_maintain = next_freeze = 0.0
         conn_fd = conn.fileno()
         full = batch.size
         try:
@@ -271,6 +274,13 @@ class Worker:
                 if any(fd == conn_fd for fd, _ in events):
                     while conn.poll():
                         self._handle(conn.recv())
+                if mono >= next_freeze:
+                    # Objects that survived this long (flows, tallies) are long-lived:
+                    # move them out of the cyclic collector's sight, so a collection
+                    # never walks a million flows (a pause of a large fraction of a
+                    # second). Flow cycles are broken explicitly when flows end.
+                    gc.freeze()
+                    next_freeze = mono + FREEZE_INTERVAL
                 if mono >= next_maintain:
                     budget = max(
                         1000, int(len(engine.table.entries) * MAINTAIN_INTERVAL / SWEEP_CYCLE)

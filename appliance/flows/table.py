@@ -196,6 +196,9 @@ class FlowTable:
         flow.tally.tunnel.flows_active -= 1
         if self._on_end is not None:
             self._on_end(flow, reason)
+        # Break the flow <-> reverse half cycle so reference counting frees both at once:
+        # workers keep long-lived objects out of the cyclic collector (gc.freeze).
+        flow.reverse = None
 
     def _next_flow(self) -> Flow | None:
         """The next live forward half of the walk, restarting it when exhausted."""

@@ -100,6 +100,7 @@ class TunnelRegistry:
         ]
         for t in gone:
             del self.by_endpoint[t.endpoint_id]
+            t.tallies.clear()  # tally -> tunnel back references: free without the cyclic GC
         return gone
 
     def __iter__(self) -> Iterator[Tunnel]:

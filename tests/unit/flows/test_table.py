@@ -52,8 +52,10 @@ def test_reverse_direction_maps_to_the_same_flow() -> None:
     assert flow.reverse is half
     assert len(table) == 1
     assert tunnel.flows_active == 1
-    # AND removing the flow removes both keys
+    # AND removing the flow removes both keys, and breaks the flow <-> half cycle
+    # (workers freeze long-lived objects out of the cyclic GC)
     table.remove(flow)
+    assert flow.reverse is None
     assert table.entries == {}
     assert len(table) == 0
     assert tunnel.flows_active == 0
