@@ -43,6 +43,8 @@ MAINTAIN_INTERVAL = 0.1
 """Seconds between expiry sweeps."""
 SWEEP_CYCLE = 10.0
 """A full expiry pass over the table takes about this long, whatever its size."""
+PIPE_INTERVAL = 0.01
+"""Seconds between looks at the supervisor pipe when the loop does not wait in epoll."""
 FREEZE_INTERVAL = 1.0
 """Seconds between ``gc.freeze()`` calls in the worker loop."""
 BATCHES_PER_TURN = 64
@@ -242,20 +244,29 @@ class Worker:
         batch = io.batch
         conn = self.conn
         index = self.settings.index
+        tun = self.tun
+        # Inline mode with batched I/O sleeps in recvmmsg itself; tun mode and the plain
+        # fallback wait in epoll (tun mode has its devices to watch as well).
+        waiting = io if tun is None and isinstance(io, MmsgIO) else None
         poller = select.epoll()
         poller.register(io.fileno(), select.EPOLLIN)
         poller.register(conn.fileno(), select.EPOLLIN)
-        tun = self.tun
         if tun is not None:
             tun.attach(poller)
-        next_stats = next_maintain = next_freeze = 0.0
+        next_stats = next_maintain = next_freeze = next_pipe = 0.0
         conn_fd = conn.fileno()
         full = batch.size
+        events: list[tuple[int, int]] = []
         try:
             while self.running:
-                events = poller.poll(0.05)
-                for _ in range(BATCHES_PER_TURN):
+                if waiting is not None:
+                    n = waiting.receive_wait()
+                else:
+                    events = poller.poll(0.05)
                     n = io.receive()
+                for turn in range(BATCHES_PER_TURN):
+                    if turn:
+                        n = io.receive()
                     if n == 0:
                         break
                     now = time.time()
@@ -271,9 +282,10 @@ class Worker:
                     tun.drain(time.time())
                 mono = time.monotonic()
                 self.heartbeats[index] = mono
-                if any(fd == conn_fd for fd, _ in events):
+                if mono >= next_pipe or any(fd == conn_fd for fd, _ in events):
                     while conn.poll():
                         self._handle(conn.recv())
+                    next_pipe = mono + PIPE_INTERVAL
                 if mono >= next_freeze:
                     # Objects that survived this long (flows, tallies) are long-lived:
                     # move them out of the cyclic collector's sight, so a collection
