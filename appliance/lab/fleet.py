@@ -18,21 +18,19 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Any
+from typing import Any
 
 from appliance.lab import cloud, stack
 from appliance.lab.layout import daemon_status
-from appliance.lab.netns import Namespace, Topology
+from appliance.lab.netns import Namespace
 from appliance.lab.simulator import read_status, write_status
+from appliance.lab.workspace import Workspace
 
 CLIENT_A, CLIENT_B, CLIENT_GW = "198.18.1.10", "198.18.1.20", "198.18.1.1"
 SERVER, SERVER_GW, DENIED = "198.19.1.10", "198.19.1.1", "198.19.1.66"
@@ -90,53 +88,23 @@ class Instance:
     stopped: bool = False
 
 
-class FleetLab:
+class FleetLab(Workspace):
     """Namespaces, simulator, cloud, instances and traffic; all removed on exit."""
 
     def __init__(self, config: FleetConfig) -> None:
+        super().__init__(config.prefix, "gwlbd-fleet-")
         self.config = config
-        self.workdir = Path(tempfile.mkdtemp(prefix="gwlbd-fleet-"))
-        self.topology = Topology(config.prefix)
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.instances: dict[str, Instance] = {}
         self.capture: list[str] = []
         self.sim_status_file = self.workdir / "gwlb-sim.json"
         self.apps_status_file = self.workdir / "apps.json"
         self.control = self.workdir / "cloud.sock"
-        self._logs: list[IO[bytes]] = []
         self._apps_runs = 0
-
-    def __enter__(self) -> FleetLab:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Stop everything, delete the namespaces and the work directory."""
-        try:
-            self.topology.close()
-        finally:
-            for log in self._logs:
-                log.close()
-            shutil.rmtree(self.workdir, ignore_errors=True)
 
     def _start(
         self, name: str, ns: Namespace, argv: list[str], env: dict[str, str] | None = None
     ) -> subprocess.Popen[bytes]:
-        log = (self.workdir / f"{name}.log").open("wb")
-        self._logs.append(log)
-        full_env = None if env is None else {**os.environ, **env}
-        proc = self.topology.start(
-            ns, argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=full_env
-        )
-        self.procs[name] = proc
-        return proc
+        return self.start_logged(name, ns, argv, env)
 
     def build(self) -> None:
         """Client, server and GWLB namespaces; instances come later."""

@@ -23,21 +23,18 @@ import contextlib
 import http.client
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Any
+from typing import Any
 
 from appliance.lab import report
-from appliance.lab.netns import Topology
 from appliance.lab.simulator import read_status
+from appliance.lab.workspace import Workspace
 from appliance.wire.geneve import GENEVE_PORT
 
 CLIENT, CLIENT_GW = "198.18.1.10", "198.18.1.1"
@@ -103,53 +100,25 @@ def _udp_port_bound(pid: int, port: int) -> bool:
     return any(line.split()[1].endswith(f":{port:04X}") for line in table.splitlines()[1:])
 
 
-class Lab:
+class Lab(Workspace):
     """The lab's namespaces, processes and files; removed on exit."""
 
     def __init__(self, config: LabConfig) -> None:
+        super().__init__(config.prefix, "gwlbd-lab-")
         self.config = config
-        self.workdir = Path(tempfile.mkdtemp(prefix="gwlbd-lab-"))
-        self.topology = Topology(config.prefix)
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.capture: list[str] = []
         self.capture_peers: list[str] = []
         self.sim_status_file = self.workdir / "gwlb-sim.json"
         self.traffic_status_file = self.workdir / "traffic.json"
         self.admin_sockets = [self.workdir / f"admin-{n}.sock" for n in range(config.appliances)]
-        self._logs: list[IO[bytes]] = []
 
     @property
     def with_policy(self) -> bool:
         """The appliance is gwlbd and applies the lab's deny list."""
         return self.config.appliance == "gwlbd"
 
-    def __enter__(self) -> Lab:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Stop every process, delete the namespaces and the work directory."""
-        try:
-            self.topology.close()
-        finally:
-            for log in self._logs:
-                log.close()
-            shutil.rmtree(self.workdir, ignore_errors=True)
-
     def _start(self, name: str, role: str, argv: list[str]) -> None:
-        log = (self.workdir / f"{name}.log").open("wb")
-        self._logs.append(log)
-        ns = self.topology.namespaces[role]
-        self.procs[name] = self.topology.start(
-            ns, argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log
-        )
+        self.start_logged(name, self.topology.namespaces[role], argv)
 
     def build(self) -> None:
         """Create namespaces, links, addresses and routes."""
