@@ -9,7 +9,11 @@ Two paths decide the same things:
 
 - the fast path handles the shape nearly all GWLB traffic has (the 40-byte GWLB
   header, inner IPv4 without options or fragmentation, TCP/UDP/SCTP) with one
-  ``struct`` unpack and one dict lookup for a known flow;
+  ``struct`` unpack and one dict lookup for a known flow: the flow table's header
+  index (:attr:`~appliance.flows.table.FlowTable.by_header`) is keyed by the GENEVE
+  header byte for byte plus the inner protocol, addresses and ports, so a hit also
+  proves the header is one already validated. A flow not in the index yet is
+  checked field by field, found by its flow key and indexed;
 - everything else, and every new flow, goes through :mod:`appliance.wire`'s full
   parser. A property test checks both paths agree on every packet.
 
@@ -59,18 +63,30 @@ _DROP_INDEX = {reason: i for i, reason in enumerate(_DROP_REASONS)}
 _SOURCE = _DROP_INDEX[DropReason.SOURCE_NOT_ALLOWED]
 _POLICY = _DROP_INDEX[DropReason.POLICY]
 
-# Fast path: the GWLB header + inner IPv4 header, from the start of the datagram.
-# ver/flags + protocol type, (vni), opt1 header, endpoint id, opt2 header, (attachment),
-# opt3 header, (cookie), ver/IHL, (tos), total length, (id), flags/fragment, (ttl),
-# protocol, (checksum), src + dst + sport + dport.
-_FAST = struct.Struct(">I4xI8sI8xI4xBxH2xHxB2x12s")
+# Fast path: from the start of the datagram, the GWLB header with the inner version/IHL
+# byte (41 bytes, kept whole: with protocol, addresses and ports it is the header
+# index's key), (tos), total length, (id), flags/fragment, (ttl), protocol,
+# (checksum), src + dst + sport + dport, the UDP length (TCP: sequence number, high
+# half), (6 bytes), the TCP data offset byte (UDP, SCTP: payload).
+_FAST = struct.Struct(">41sxH2xHxc2x12sH6xB")
+_FAST_MIN = _FAST.size
+"""Datagrams shorter than this (UDP with under 13 payload bytes) take the full path."""
+_INNER_AT = GWLB_HEADER_LENGTH + 20
+"""Offset of the inner L4 header behind the GWLB header and an option-less IPv4 header."""
+_UDP_BYTE = b"\x11"
+_SCTP_BYTE = b"\x84"
+# The same datagram's fields checked before a flow enters the header index: ver/flags +
+# protocol type, (vni), option 1 header, (endpoint id), option 2 header, (attachment),
+# option 3 header, (cookie), inner ver/IHL.
+_GWLB = struct.Struct(">I4xI8xI8xI4xB")
 _FAST_HEAD = 0x0800 << 16 | ETHERTYPE_IPV4
 """Ver 0, OptLen 8 words, no O/C bit, reserved bits 0, protocol type IPv4."""
-_FAST_MIN = GWLB_HEADER_LENGTH + 24
 _OPT1 = AWS_OPTION_CLASS << 16 | 1 << 8 | 2
 _OPT2 = AWS_OPTION_CLASS << 16 | 2 << 8 | 2
 _OPT3 = AWS_OPTION_CLASS << 16 | 3 << 8 | 1
-_FAST_PROTOCOLS = {6: b"\x06", 17: b"\x11", 132: b"\x84"}
+_FAST_PROTOCOLS = frozenset((6, 17, 132))
+_ENDPOINT = slice(12, 20)
+"""The endpoint id in a header index key; ``key[41:]`` is protocol, addresses, ports."""
 _SENDER = struct.Struct(">H4s")
 _LOCAL = struct.Struct("4s")
 _REPLY = struct.Struct(">4s4sHHH")
@@ -148,6 +164,7 @@ class Engine:
         on_flow_end: Callable[[Flow, str], None] | None = None,
         on_denied: Callable[[Flow], None] | None = None,
         fast_path: bool = True,
+        reply_source: bytes | None = None,
     ) -> None:
         self.policy = policy
         self.sources = SourceFilter(gwlb_cidrs)
@@ -164,6 +181,9 @@ class Engine:
         """rule id -> flows it decided (packets and bytes are in the tunnels' tallies)."""
         self._fast_min = _FAST_MIN if fast_path else 1 << 30
         """Datagrams shorter than this skip the fast path (all of them when it is off)."""
+        self.reply_source = reply_source
+        """Source address of every reply (the listen address), or None to reply from
+        the address each datagram was sent to (IP_PKTINFO, when listening on 0.0.0.0)."""
         self._extract_domain = domain_extractor
         self._domain_wait = _domain_wait_of(policy)
         self._on_denied = on_denied
@@ -178,43 +198,55 @@ class Engine:
         ctrl = batch.ctrl
         lens = batch.rx_lens
         txl = batch.tx_lens
-        entries = self.table.entries
-        allowed = self.sources.cache
+        index = self.table.by_header
         drops = self.drops
         fast = _FAST.unpack_from
         sender = _SENDER.unpack_from
         local = _LOCAL.unpack_from
         reply = _REPLY.pack_into
         fast_min = self._fast_min
+        dst = self.reply_source
+        per_datagram = dst is None
         runs: list[tuple[int, int]] = []
         start = 0
         out_bytes = 0
+        source_ok = b""
         self.packets_received += n
         for i, at_len, b, at_name, at_ctrl, at_header, at_tx in batch.offsets[:n]:
             size = lens[at_len]
             gport, gaddr = sender(names, at_name)
-            if allowed.get(gaddr) is not True and not self.sources.allowed(gaddr):
-                drops[_SOURCE] += 1
-                self.unattributed_bytes += size
-                if i > start:
-                    runs.append((start, i - start))
-                start = i + 1
-                continue
+            if gaddr != source_ok:
+                if not self.sources.allowed(gaddr):
+                    drops[_SOURCE] += 1
+                    self.unattributed_bytes += size
+                    if i > start:
+                        runs.append((start, i - start))
+                    start = i + 1
+                    continue
+                source_ok = gaddr
             half: FlowHalf | None = None
             if size >= fast_min:
-                head, o1, eni, o2, o3, vihl, total, frag, proto, tuple12 = fast(data, b)
+                header, total, frag, protocol, ports, word, byte = fast(data, b)
+                l4 = total - 20
+                # What the full parser demands of an IPv4 packet without options: the
+                # whole packet present, not a fragment, and a sound L4 header: a UDP
+                # length equal to the payload's (shorter ones: full path), 12 bytes of
+                # SCTP, a TCP data offset of 20 bytes or more that fits.
                 if (
-                    head == _FAST_HEAD
-                    and o1 == _OPT1
-                    and o2 == _OPT2
-                    and o3 == _OPT3
-                    and vihl == 0x45
+                    8 <= l4 <= size - _INNER_AT
                     and not frag & 0x3FFF
-                    and 28 <= total <= size - GWLB_HEADER_LENGTH
+                    and (
+                        word == l4
+                        if protocol == _UDP_BYTE
+                        else l4 >= 12
+                        if protocol == _SCTP_BYTE
+                        else byte >= 0x50 and byte >> 2 & 0x3C <= l4
+                    )
                 ):
-                    pb = _FAST_PROTOCOLS.get(proto)
-                    if pb is not None:
-                        half = entries.get(eni + pb + tuple12)
+                    key = header + protocol + ports
+                    half = index.get(key)
+                    if half is None:
+                        half = self._index(data, b, key)
             if half is None or half.action >= _REJECT:
                 size = self._slow(data, b, size, now, half)
                 if size < 0:
@@ -238,7 +270,8 @@ class Engine:
                         runs.append((start, i - start))
                     start = i + 1
                     continue
-            (dst,) = local(ctrl, at_ctrl)
+            if per_datagram:
+                (dst,) = local(ctrl, at_ctrl)
             reply(data, at_header, dst, gaddr, gport, GENEVE_PORT, size + 8)
             txl[at_tx] = size + 28
             out_bytes += size
@@ -246,6 +279,28 @@ class Engine:
             runs.append((start, n - start))
         self.bytes_out += out_bytes
         return runs
+
+    def _index(self, data: memoryview, b: int, key: bytes) -> FlowHalf | None:
+        """The half of a fast-path datagram the header index does not hold yet (then indexed).
+
+        The GWLB header must be exactly the three AWS options and the inner packet
+        IPv4 without options carrying TCP, UDP or SCTP; anything else (and a flow not
+        in the table) is left to the full parser.
+        """
+        head, o1, o2, o3, vihl = _GWLB.unpack_from(data, b)
+        if (
+            head != _FAST_HEAD
+            or o1 != _OPT1
+            or o2 != _OPT2
+            or o3 != _OPT3
+            or vihl != 0x45
+            or key[41] not in _FAST_PROTOCOLS
+        ):
+            return None
+        half = self.table.entries.get(key[_ENDPOINT] + key[41:])
+        if half is not None:
+            self.table.index_header(key, half)
+        return half
 
     def _slow(self, data: memoryview, b: int, size: int, now: float, half: FlowHalf | None) -> int:
         """Full parse for anything the fast path did not settle.
@@ -368,7 +423,7 @@ class Engine:
     # -- maintenance -------------------------------------------------------------------
 
     def set_sources(self, cidrs: Iterable[str]) -> None:
-        """Replace the allowed GWLB source networks."""
+        """Replace the allowed GWLB source networks (takes effect with the next batch)."""
         self.sources = SourceFilter(cidrs)
 
     def count_sent(self, sent: int, failed: int) -> None:

@@ -171,6 +171,15 @@ def snapshot(engine: Engine, index: int) -> dict[str, Any]:
     }
 
 
+def reply_source(listen: str) -> bytes | None:
+    """The fixed source address of replies when listening on one address, else None.
+
+    On 0.0.0.0 each reply leaves from the address its datagram was sent to (IP_PKTINFO).
+    """
+    address = ipaddress.IPv4Address(listen)
+    return None if address.is_unspecified else address.packed
+
+
 def open_io(settings: WorkerSettings) -> PacketIO:
     """The worker's sockets behind the configured I/O implementation."""
     receiver = open_receiver(settings.listen, settings.port)
@@ -208,6 +217,7 @@ class Worker:
             limits=settings.limits,
             on_flow_end=(lambda f, why: recorder.ended(f, why, time.time())) if recorder else None,
             on_denied=(lambda f: recorder.denied(f, time.time())) if recorder else None,
+            reply_source=reply_source(settings.listen),
         )
         self.running = True
         self.tun: TunPath | None = None

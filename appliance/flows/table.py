@@ -38,6 +38,7 @@ class Flow:
         "domain",
         "first_seen",
         "icmp_type",
+        "index_key",
         "key",
         "last_seen",
         "mid_flow",
@@ -81,6 +82,8 @@ class Flow:
         """Payload packets still offered to domain rules; 0 when decided for good."""
         self.domain: str | None = None
         self.reverse: ReverseHalf | None = None
+        self.index_key: bytes | None = None
+        """This half's key in :attr:`FlowTable.by_header`, if it has one."""
 
     @property
     def idle_since(self) -> float:
@@ -107,7 +110,7 @@ class Flow:
 class ReverseHalf:
     """The opposite direction of a :class:`Flow` (the "to client" side)."""
 
-    __slots__ = ("action", "bytes", "flow", "last_seen", "packets", "tally")
+    __slots__ = ("action", "bytes", "flow", "index_key", "last_seen", "packets", "tally")
 
     def __init__(self, flow: Flow, now: float) -> None:
         self.flow = flow
@@ -116,6 +119,7 @@ class ReverseHalf:
         self.packets = 0
         self.bytes = 0
         self.last_seen = now
+        self.index_key: bytes | None = None
 
 
 FlowHalf = Flow | ReverseHalf
@@ -148,11 +152,23 @@ class FlowTable:
     """
 
     EVICTION_SAMPLE = 8
+    HEADER_INDEX_LIMIT = 1 << 16
+    """Entries :attr:`by_header` holds before it starts over (about 10 MiB at most)."""
 
     def __init__(self, limits: TableLimits, on_end: EndCallback | None = None) -> None:
         self.limits = limits
         self.entries: dict[bytes, FlowHalf] = {}
         """Both directions' keys; the packet loop reads this dict directly."""
+        self.by_header: dict[bytes, FlowHalf] = {}
+        """A bounded index of busy halves by the exact leading bytes of their packets.
+
+        The engine's fast path keys it by a datagram's GENEVE header (with the inner
+        IPv4 version/IHL byte), the inner protocol and the addresses and ports: one
+        lookup finds the half *and* proves the header is one already validated. It
+        holds at most :attr:`HEADER_INDEX_LIMIT` entries and is emptied when full
+        (halves it forgets are found by their flow key again and re-indexed); a half
+        leaving the table leaves the index too.
+        """
         self._on_end = on_end
         self._walk: list[bytes] = []
         self._cursor = 0
@@ -185,13 +201,30 @@ class FlowTable:
         self.entries[key] = half
         return half
 
+    def index_header(self, key: bytes, half: FlowHalf) -> None:
+        """Find ``half`` under ``key`` in :attr:`by_header` from now on (its only entry)."""
+        index = self.by_header
+        self._unindex(half)
+        if len(index) >= self.HEADER_INDEX_LIMIT:
+            index.clear()
+        index[key] = half
+        half.index_key = key
+
+    def _unindex(self, half: FlowHalf) -> None:
+        key = half.index_key
+        if key is not None and self.by_header.get(key) is half:
+            del self.by_header[key]
+        half.index_key = None
+
     def remove(self, flow: Flow, reason: str = "cleared") -> None:
         """Forget a flow, both directions."""
         if self.entries.get(flow.key) is not flow:
             return
         del self.entries[flow.key]
+        self._unindex(flow)
         if flow.reverse is not None:
             self.entries.pop(reverse_key(flow.key), None)
+            self._unindex(flow.reverse)
         self.count -= 1
         flow.tally.tunnel.flows_active -= 1
         if self._on_end is not None:

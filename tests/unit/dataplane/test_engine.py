@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import struct
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scapy.layers.inet import ICMP, IP, TCP, UDP
@@ -14,7 +15,7 @@ from scapy.packet import Packet, Raw
 from appliance.dataplane.batch import Batch
 from appliance.dataplane.engine import Engine
 from appliance.dataplane.packetio import MemoryIO
-from appliance.flows.table import TableLimits
+from appliance.flows.table import FlowTable, TableLimits
 from appliance.policy.static import StaticPolicy
 from appliance.policy.verdict import Action, Decision, FlowFacts
 from appliance.wire.geneve import ETHERTYPE_IPV6, build_geneve
@@ -84,6 +85,73 @@ def test_sources_outside_the_gwlb_cidrs_are_dropped_and_counted() -> None:
     run(engine, io)
     assert io.sent == []
     assert engine.drop_counts()["source_not_allowed"] == 1
+
+
+def test_a_foreign_source_between_gwlb_datagrams_of_one_batch_is_still_dropped() -> None:
+    engine, io = make()
+    io.push(geneve(udp()), GWLB, 5000, LOCAL)
+    io.push(geneve(udp()), "198.19.200.1", 5000, LOCAL)
+    io.push(geneve(udp()), GWLB, 5000, LOCAL)
+    io.push(geneve(udp()), "198.19.200.2", 5000, LOCAL)
+    run(engine, io)
+    assert [socket.inet_ntoa(d) for _, d in io.sent] == [GWLB, GWLB]
+    assert engine.drop_counts()["source_not_allowed"] == 2
+
+
+def test_replies_leave_from_the_listen_address_when_one_is_set() -> None:
+    engine, io = make(reply_source=socket.inet_aton("198.18.0.7"))
+    io.push(geneve(udp()), GWLB, 5000, LOCAL)
+    io.push(geneve(udp()), GWLB, 5000, LOCAL)
+    run(engine, io)
+    assert [IP(r).src for r, _ in io.sent] == ["198.18.0.7", "198.18.0.7"]
+
+
+def test_busy_flows_are_found_by_their_exact_header_and_forgotten_with_the_flow() -> None:
+    engine, io = make()
+    for _ in range(3):
+        io.push(geneve(udp()), GWLB, 5000, LOCAL)
+    run(engine, io)
+    [flow] = engine.table.flows()
+    assert list(engine.table.by_header.values()) == [flow]
+    assert flow.packets == 3
+    # WHEN the flow leaves the table
+    engine.table.remove(flow, "cleared")
+    # THEN the index forgets it, and the next packet starts a new flow
+    assert engine.table.by_header == {}
+    io.push(geneve(udp()), GWLB, 5000, LOCAL)
+    run(engine, io)
+    [again] = engine.table.flows()
+    assert again is not flow
+    assert again.packets == 1
+    assert engine.table.created == 2
+    assert len(io.sent) == 4
+
+
+def test_a_new_header_on_a_known_flow_replaces_its_index_entry() -> None:
+    engine, io = make()
+    for cookie in (7, 7, 8, 8, 9):
+        io.push(geneve(udp(), cookie=cookie), GWLB, 5000, LOCAL)
+    run(engine, io)
+    [flow] = engine.table.flows()
+    assert flow.packets == 5
+    [(key, half)] = engine.table.by_header.items()
+    assert half is flow
+    assert key[36:40] == (9).to_bytes(4, "big")
+
+
+def test_the_header_index_starts_over_when_full_and_counting_stays_exact(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(FlowTable, "HEADER_INDEX_LIMIT", 4)
+    engine, io = make(deny=("198.18.1.3/32",))
+    for _ in range(4):
+        for n in range(1, 11):
+            io.push(geneve(udp(n)), GWLB, 5000, LOCAL)
+    run(engine, io)
+    assert len(engine.table.by_header) <= 4
+    assert sorted(f.packets for f in engine.table.flows()) == [4] * 10
+    assert len(io.sent) == 36
+    assert engine.drop_counts()["policy"] == 4
 
 
 def test_malformed_datagrams_are_dropped_by_reason_and_neighbours_still_answered() -> None:
@@ -249,26 +317,29 @@ _inner = st.builds(
 
 
 @st.composite
-def datagrams(draw: st.DrawFn) -> bytes:
+def datagrams(draw: st.DrawFn) -> list[bytes]:
+    """A flow's datagram sent 1-3 times (so the flow reaches the header index), then
+    sometimes a copy with one byte corrupted or cut short."""
     inner = draw(_inner)
     payload = geneve(IP(inner), cookie=draw(st.integers(0, 2**32 - 1)))
-    # sometimes corrupt one byte or cut the datagram
+    sent = [payload] * draw(st.integers(1, 3))
     mutation = draw(st.sampled_from(["none", "flip", "cut"]))
     if mutation == "flip":
         at = draw(st.integers(0, len(payload) - 1))
-        payload = (
+        sent.append(
             payload[:at] + bytes([payload[at] ^ draw(st.integers(1, 255))]) + payload[at + 1 :]
         )
     elif mutation == "cut":
-        payload = payload[: draw(st.integers(0, len(payload)))]
-    return payload
+        sent.append(payload[: draw(st.integers(0, len(payload)))])
+    return sent
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(datagrams(), min_size=1, max_size=20))
-def test_fast_path_and_full_parser_agree(payloads: list[bytes]) -> None:
+@given(st.lists(datagrams(), min_size=1, max_size=12))
+def test_fast_path_and_full_parser_agree(groups: list[list[bytes]]) -> None:
     fast, fast_io = make(deny=("198.18.1.3/32",))
     slow, slow_io = make(deny=("198.18.1.3/32",), fast_path=False)
+    payloads = [p for group in groups for p in group]
     for p in payloads:
         fast_io.push(p, GWLB, 5000, LOCAL)
         slow_io.push(p, GWLB, 5000, LOCAL)
