@@ -8,7 +8,10 @@ be sent without copying the received datagram::
 
 Received datagrams (the UDP payload: GENEVE header + inner packet) land at +64;
 the engine writes the outer IPv4/UDP header of the reply into the 28 bytes in front
-of it, and the reply ``[+36, +64 + length)`` goes out on a raw socket.
+of it, and the reply ``[+36, +64 + length)`` goes out on an IP_HDRINCL raw socket.
+A batch switched to :meth:`Batch.kernel_ip_header` sends only ``[+56, +64 + length)``
+(UDP header and payload) instead, on a raw UDP socket: the kernel writes the IPv4
+header (see :func:`appliance.dataplane.sockets.open_udp_sender`).
 
 Beside the data, the batch holds per slot the sender's ``sockaddr_in`` (16 bytes)
 and the ``IP_PKTINFO`` control message (32 bytes), plus two ``mmsghdr`` arrays
@@ -119,6 +122,9 @@ class Batch:
             thdr.msg_iovlen = 1
             off = i * SLOT + HEADER_AT
             self.data[off : off + 28] = REPLY_HEADER_TEMPLATE
+        self.reply_overhead = 28
+        """Bytes the reply's send vector holds in front of the payload: the IPv4 and UDP
+        headers, or only the UDP header after :meth:`kernel_ip_header`."""
         self._rx_template = bytes(memoryview(self.rx_msgs).cast("B"))
         self.rx_lens = memoryview(self.rx_msgs).cast("B").cast("I")
         """``msg_len`` of slot ``i`` is ``rx_lens[i * 16 + 14]``."""
@@ -139,6 +145,24 @@ class Batch:
         """Per slot, precomputed for the packet loop: (slot, index of msg_len in ``rx_lens``,
         payload offset, sender port offset in ``names``, local address offset in ``ctrl``,
         reply header's address offset, index of the reply length in ``tx_lens``)."""
+
+    def kernel_ip_header(self, *, source_from_pktinfo: bool) -> None:
+        """Send replies from their UDP header on: the kernel writes the IPv4 header.
+
+        Args:
+            source_from_pktinfo: give each reply the IP_PKTINFO control message its
+                datagram arrived with, so it leaves from the address the GWLB sent to
+                (a socket listening on 0.0.0.0); otherwise the sending socket's bound
+                address is the source.
+        """
+        base = ctypes.addressof(self._data)
+        ctrl = ctypes.addressof(self._ctrl)
+        for i in range(self.size):
+            self.tx_iov[i].iov_base = base + i * SLOT + HEADROOM - 8
+            hdr = self.tx_msgs[i].msg_hdr
+            hdr.msg_control = ctrl + i * CTRL_SIZE if source_from_pktinfo else None
+            hdr.msg_controllen = CTRL_SIZE if source_from_pktinfo else 0
+        self.reply_overhead = 8
 
     def reset_rx(self) -> None:
         """Restore the receive vector (the kernel rewrites name and control lengths)."""

@@ -207,6 +207,7 @@ class Engine:
         fast_min = self._fast_min
         dst = self.reply_source
         per_datagram = dst is None
+        overhead = batch.reply_overhead
         runs: list[tuple[int, int]] = []
         start = 0
         out_bytes = 0
@@ -273,7 +274,7 @@ class Engine:
             if per_datagram:
                 (dst,) = local(ctrl, at_ctrl)
             reply(data, at_header, dst, gaddr, gport, GENEVE_PORT, size + 8)
-            txl[at_tx] = size + 28
+            txl[at_tx] = size + overhead
             out_bytes += size
         if n > start:
             runs.append((start, n - start))

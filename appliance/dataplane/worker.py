@@ -29,7 +29,7 @@ from appliance.dataplane.batch import Batch
 from appliance.dataplane.engine import Engine, action_name
 from appliance.dataplane.flowrecords import FlowRecorder
 from appliance.dataplane.packetio import MmsgIO, PacketIO, PlainIO, batched_io_available
-from appliance.dataplane.sockets import open_receiver, open_sender
+from appliance.dataplane.sockets import open_receiver, open_sender, open_udp_sender
 from appliance.dataplane.tunpath import TunPath, open_tun_path
 from appliance.flows.table import Flow, TableLimits
 from appliance.policy.verdict import Policy
@@ -181,12 +181,24 @@ def reply_source(listen: str) -> bytes | None:
 
 
 def open_io(settings: WorkerSettings) -> PacketIO:
-    """The worker's sockets behind the configured I/O implementation."""
+    """The worker's sockets behind the configured I/O implementation.
+
+    Inline mode with batched I/O replies on a raw UDP socket and lets the kernel write
+    the IPv4 header (cheaper per packet); tun mode and the plain fallback use the
+    IP_HDRINCL socket, as the tun path's own sender does.
+    """
     receiver = open_receiver(settings.listen, settings.port)
-    sender = open_sender()
     batch = Batch(settings.batch_size)
-    if settings.io == "plain" or (settings.io == "auto" and not batched_io_available()):
-        return PlainIO(receiver, sender, batch)
+    try:
+        if settings.io == "plain" or (settings.io == "auto" and not batched_io_available()):
+            return PlainIO(receiver, open_sender(), batch)
+        if settings.mode != "inline":
+            return MmsgIO(receiver, open_sender(), batch)
+        sender = open_udp_sender(settings.listen)
+    except Exception:
+        receiver.close()
+        raise
+    batch.kernel_ip_header(source_from_pktinfo=reply_source(settings.listen) is None)
     return MmsgIO(receiver, sender, batch)
 
 

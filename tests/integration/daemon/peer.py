@@ -43,8 +43,9 @@ def outer(src: str, dst: str, sport: int, payload: bytes) -> bytes:
 def main() -> None:
     with open(sys.argv[1]) as handle:
         spec = json.load(handle)
-    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    rx.bind(("0.0.0.0", 6081))
+    port_open = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    port_open.bind(("0.0.0.0", 6081))  # replies are read whole (outer header too) below
+    rx = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP)
     rx.settimeout(float(spec.get("wait", 1.0)))
     tx = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
     for item in spec["datagrams"]:
@@ -54,8 +55,21 @@ def main() -> None:
     replies = []
     try:
         while True:
-            data, (addr, port) = rx.recvfrom(9000)
-            replies.append({"from": addr, "port": port, "payload": data.hex()})
+            packet = rx.recv(9100)
+            ihl = (packet[0] & 0x0F) * 4
+            sport, dport, _length, udp_checksum = struct.unpack_from("!HHHH", packet, ihl)
+            if dport != 6081:
+                continue
+            replies.append(
+                {
+                    "from": socket.inet_ntoa(packet[12:16]),
+                    "port": sport,
+                    "payload": packet[ihl + 8 :].hex(),
+                    "ttl": packet[8],
+                    "df": bool(packet[6] & 0x40),
+                    "udp_checksum": udp_checksum,
+                }
+            )
     except TimeoutError:
         pass
     print(json.dumps({"replies": replies}))

@@ -25,6 +25,8 @@ pytestmark = pytest.mark.netns
 
 PEER = str(Path(__file__).with_name("peer.py"))
 GWLB, APPLIANCE, STRANGER = "198.18.0.1", "198.18.0.2", "198.18.0.5"
+SECOND = "198.18.0.3"
+"""Another address of the appliance (for a daemon listening on 0.0.0.0)."""
 EP = 0x0123456789ABCDEF
 
 
@@ -37,9 +39,11 @@ class Rig:
     admin: AdminClient
     tmp: Path
 
-    def peer(self, datagrams: list[dict[str, Any]], wait: float = 1.0) -> list[dict[str, Any]]:
+    def peer(
+        self, datagrams: list[dict[str, Any]], wait: float = 1.0, target: str = APPLIANCE
+    ) -> list[dict[str, Any]]:
         spec = self.tmp / "spec.json"
-        spec.write_text(json.dumps({"target": APPLIANCE, "datagrams": datagrams, "wait": wait}))
+        spec.write_text(json.dumps({"target": target, "datagrams": datagrams, "wait": wait}))
         out = self.gwlb.run([sys.executable, PEER, str(spec)], timeout=60).stdout
         replies: list[dict[str, Any]] = json.loads(out)["replies"]
         return replies
@@ -67,12 +71,14 @@ def wait_for(predicate: Any, timeout: float = 30.0) -> None:
 
 
 @pytest.fixture
-def rig(tmp_path: Path) -> Iterator[Rig]:
+def rig(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Rig]:
+    listen = getattr(request, "param", APPLIANCE)
     with Topology(prefix="gwlbd-dtest") as topo:
         gwlb = topo.namespace("gwlb")
         appliance = topo.namespace("appl")
-        ifname, _ = topo.link(gwlb, appliance, f"{GWLB}/24", f"{APPLIANCE}/24")
+        ifname, peer_ifname = topo.link(gwlb, appliance, f"{GWLB}/24", f"{APPLIANCE}/24")
         topo.address(gwlb, ifname, f"{STRANGER}/24")
+        topo.address(appliance, peer_ifname, f"{SECOND}/24")
         sock = str(tmp_path / "admin.sock")
         (tmp_path / "gwlbd.toml").write_text('deny_cidrs = ["198.19.9.0/24"]\n')
         log = open(tmp_path / "daemon.log", "wb")  # noqa: SIM115 - closed below
@@ -84,7 +90,7 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
                 "appliance.cli",
                 "run",
                 "--listen",
-                APPLIANCE,
+                listen,
                 "--gwlb-cidr",
                 f"{GWLB}/32",
                 "--health-port",
@@ -147,6 +153,7 @@ def test_allowed_flows_come_back_unchanged_and_denied_ones_do_not(rig: Rig) -> N
         reply = by_port[item["sport"]]
         assert reply["payload"] == item["payload"]
         assert reply["from"] == APPLIANCE
+        assert (reply["ttl"], reply["df"], reply["udp_checksum"]) == (64, True, 0)
 
     # AND the drops are counted by reason
     def counted() -> bool:
@@ -174,6 +181,27 @@ def test_allowed_flows_come_back_unchanged_and_denied_ones_do_not(rig: Rig) -> N
     assert flows["flows"][0]["dport"] == 53
     _, _, metrics = rig.admin.request("GET", "/metrics")
     assert b'gwlbd_drops_total{reason="policy"} 1.0' in metrics
+
+
+@pytest.mark.parametrize("rig", ["0.0.0.0"], indirect=True)
+def test_listening_on_every_address_replies_from_the_one_each_datagram_was_sent_to(
+    rig: Rig,
+) -> None:
+    sent = [
+        datagram(IP(src="198.18.1.1", dst="198.19.1.1") / UDP(sport=1000 + n, dport=53), 30000 + n)
+        for n in range(4)
+    ]
+    first = rig.peer(sent[:2], target=APPLIANCE)
+    second = rig.peer(sent[2:], target=SECOND)
+    assert sorted((r["port"], r["from"]) for r in first + second) == [
+        (30000, APPLIANCE),
+        (30001, APPLIANCE),
+        (30002, SECOND),
+        (30003, SECOND),
+    ]
+    for reply in first + second:
+        assert reply["payload"] == sent[reply["port"] - 30000]["payload"]
+        assert (reply["ttl"], reply["df"]) == (64, True)
 
 
 def test_health_drain_and_worker_restart(rig: Rig) -> None:

@@ -12,7 +12,7 @@ from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.inet6 import IPv6
 from scapy.packet import Packet, Raw
 
-from appliance.dataplane.batch import Batch
+from appliance.dataplane.batch import HEADROOM, Batch
 from appliance.dataplane.engine import Engine
 from appliance.dataplane.packetio import MemoryIO
 from appliance.flows.table import FlowTable, TableLimits
@@ -104,6 +104,21 @@ def test_replies_leave_from_the_listen_address_when_one_is_set() -> None:
     io.push(geneve(udp()), GWLB, 5000, LOCAL)
     run(engine, io)
     assert [IP(r).src for r, _ in io.sent] == ["198.18.0.7", "198.18.0.7"]
+
+
+def test_with_a_kernel_ipv4_header_the_reply_is_the_udp_header_and_the_payload() -> None:
+    engine = Engine(StaticPolicy(()), gwlb_cidrs=["198.18.0.0/24"])
+    batch = Batch(4)
+    batch.kernel_ip_header(source_from_pktinfo=True)
+    payload = geneve(udp())
+    batch.fill(0, payload, socket.inet_aton(GWLB), 41234, socket.inet_aton(LOCAL))
+    assert engine.process(batch, 1, 1000.0) == [(0, 1)]
+    # THEN the send vector covers the UDP header (GWLB's port, 6081, length, checksum 0)
+    # and the untouched payload behind it
+    assert batch.tx_lens[1] == 8 + len(payload)
+    start = HEADROOM - 8
+    assert struct.unpack_from("!HHHH", batch.data, start) == (41234, 6081, 8 + len(payload), 0)
+    assert bytes(batch.data[HEADROOM : HEADROOM + len(payload)]) == payload
 
 
 def test_busy_flows_are_found_by_their_exact_header_and_forgotten_with_the_flow() -> None:
