@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import io
 import os
 import struct
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Protocol
 
@@ -79,12 +80,12 @@ class TunDevice(Protocol):
         """The descriptor to wait on (-1 for fakes)."""
         ...
 
-    def read_into(self, view: memoryview) -> int:
-        """Read one packet into ``view``; 0 when none waits."""
+    def read_into(self, view: memoryview) -> int | None:
+        """Read one packet into ``view``; 0 or None when none waits."""
         ...
 
-    def write(self, packet: memoryview) -> int:
-        """Hand one packet to the kernel; returns bytes written.
+    def write(self, packet: memoryview) -> int | None:
+        """Hand one packet to the kernel; returns bytes written (0 or None: not taken).
 
         Raises:
             OSError: the kernel refused it.
@@ -128,21 +129,19 @@ class KernelTun:
                 f"cannot create TUN device {name} (needs CAP_NET_ADMIN): {exc.strerror}"
             ) from exc
         self._fd = fd
+        # FileIO's readinto/write on a non-blocking descriptor return None instead of
+        # raising when nothing waits (a raised BlockingIOError per drain costs more than
+        # the read): bound once, they are the device's packet calls.
+        self._file = io.FileIO(fd, "r+", closefd=False)
+        self.read_into: Callable[[memoryview], int | None] = self._file.readinto
+        self.write: Callable[[memoryview], int | None] = self._file.write
 
     def fileno(self) -> int:
         return self._fd
 
-    def read_into(self, view: memoryview) -> int:
-        try:
-            return os.readv(self._fd, [view])
-        except BlockingIOError:
-            return 0
-
-    def write(self, packet: memoryview) -> int:
-        return os.write(self._fd, packet)
-
     def close(self) -> None:
         if self._fd >= 0:
+            self._file.close()
             os.close(self._fd)
             self._fd = -1
 

@@ -90,15 +90,17 @@ _GWLB_OPT1 = bytes.fromhex("01080102")
 """Class 0x0108, type 1 (endpoint id), length 2 words: the first option GWLB sends."""
 _FAST_PROTOCOLS = frozenset((b"\x06", b"\x11", b"\x84"))
 """TCP, UDP, SCTP: the protocols whose IPv4 key is ``protocol + bytes 12..24``."""
-# GWLB's 40-byte header + inner IPv4 header, from the start of the datagram: first byte
-# (Ver/OptLen), option 1 header, endpoint id, ver/IHL, flags/fragment, protocol, addresses
-# and ports (the layout of appliance.wire.flowkey).
-_DELIVER = struct.Struct(">B7x4s8s20xB5xHxc2x12s")
+# From the start of the datagram: the GWLB header (kept whole: a flow's return route
+# holds it), then of the inner IPv4 header ver/IHL, flags/fragment, protocol,
+# addresses and ports (the layout of appliance.wire.flowkey).
+_DELIVER = struct.Struct(">40sB5xHxc2x12s")
 # The same fields of an IPv4 packet the kernel sent out.
 _KERNEL = struct.Struct(">B5xHxc2x12s")
 _SENDER = struct.Struct(">H4s")
 _LOCAL = struct.Struct("4s")
 _REPLY = struct.Struct(">4s4sHHH")
+_REPLY_GWLB = struct.Struct(">4s4sHHH2x40s")
+"""Outer source and destination, UDP header (checksum 0) and a 40-byte GWLB header."""
 _NAME = struct.Struct("=H2s4s")
 """sockaddr_in: family in host order, port 0 (raw sockets ignore it), address."""
 _READ_AT = HEADROOM + GWLB_HEADER_LENGTH
@@ -112,7 +114,7 @@ Route = tuple[bytes, bytes, int, bytes]
 """A flow's return route: (GENEVE header, GWLB node address, GWLB UDP port, local address)."""
 
 
-@dataclass
+@dataclass(slots=True)
 class Endpoint:
     """The two devices of one GWLB endpoint and their counters."""
 
@@ -130,7 +132,7 @@ class Endpoint:
     write_failed: int = 0
     eid: bytes = b""
     """The endpoint id packed (8 bytes, big-endian), as flow keys start."""
-    write: Callable[[memoryview], int] = field(init=False)
+    write: Callable[[memoryview], int | None] = field(init=False)
     """``gwi.write``, looked up once."""
 
     def __post_init__(self) -> None:
@@ -227,6 +229,7 @@ class TunPath:
         fast = _DELIVER.unpack_from
         sender = _SENDER.unpack_from
         local = _LOCAL.unpack_from
+        fixed_local = engine.reply_source
         for first, count in runs:
             for i in range(first, first + count):
                 b = i * SLOT + HEADROOM
@@ -235,23 +238,23 @@ class TunPath:
                 hl = GWLB_HEADER_LENGTH
                 eid = b""
                 if size >= _DELIVER.size:
-                    lead, opt1, eid, vihl, frag, proto, tup = fast(data, b)
-                    if lead == 8 and opt1 == _GWLB_OPT1:
+                    header, vihl, frag, proto, tup = fast(data, b)
+                    if header[0] == 8 and header.startswith(_GWLB_OPT1, 8):
+                        eid = header[12:20]
                         if vihl == 0x45 and proto in _FAST_PROTOCOLS and not frag & 0x3FFF:
                             key = eid + proto + tup
                         else:
                             key = _slow_key(data, b + hl, b + size, int.from_bytes(eid, "big"))
-                    else:
-                        eid = b""
                 if not eid:
                     try:
-                        header = parse_geneve(data, b, b + size)
+                        parsed = parse_geneve(data, b, b + size)
                     except WireError:  # the engine allowed it, so this cannot happen
                         drops[_MALFORMED] += 1
                         continue
-                    hl = header.length
-                    eid = header.endpoint_id.to_bytes(8, "big")
-                    key = _slow_key(data, b + hl, b + size, header.endpoint_id)
+                    hl = parsed.length
+                    eid = parsed.endpoint_id.to_bytes(8, "big")
+                    key = _slow_key(data, b + hl, b + size, parsed.endpoint_id)
+                    header = data[b : b + hl].tobytes()
                 ep = endpoints.get(eid)
                 if ep is None:
                     ep = self._open(eid, now)
@@ -261,14 +264,16 @@ class TunPath:
                 if key is not None:
                     gport, gaddr = sender(names, i * NAME_SIZE + 2)
                     routes[key] = (
-                        data[b : b + hl].tobytes(),
+                        header,
                         gaddr,
                         gport,
-                        local(ctrl, i * CTRL_SIZE + PKTINFO_ADDR_AT)[0],
+                        fixed_local or local(ctrl, i * CTRL_SIZE + PKTINFO_ADDR_AT)[0],
                     )
                 try:
-                    ep.write(data[b + hl : b + size])
+                    written = ep.write(data[b + hl : b + size])
                 except OSError:
+                    written = 0
+                if not written:
                     ep.write_failed += 1
                     drops[_SEND_FAILED] += 1
                     continue
@@ -343,7 +348,7 @@ class TunPath:
                 octets = 0
                 while n < size:
                     length = read(views[n])
-                    if length <= 0:
+                    if not length:
                         break
                     lens[n * 16 + MSG_LEN_INDEX] = length
                     octets += length
@@ -377,6 +382,8 @@ class TunPath:
         drops = self.engine.drops
         fast = _KERNEL.unpack_from
         pack = _REPLY.pack_into
+        pack_gwlb = _REPLY_GWLB.pack_into
+        address = _LOCAL.pack_into
         runs: list[tuple[int, int]] = []
         start = 0
         out_bytes = 0
@@ -409,15 +416,17 @@ class TunPath:
                 continue
             header, gaddr, gport, local = route
             hl = len(header)
-            b = i * SLOT + HEADROOM
-            if hl != GWLB_HEADER_LENGTH:  # rare: move the packet to fit the header
-                data[b + hl : b + hl + length] = data[p : p + length].tobytes()
-            data[b : b + hl] = header
             size = hl + length
-            pack(data, i * SLOT + HEADER_AT + 12, local, gaddr, gport, GENEVE_PORT, size + 8)
+            at = i * SLOT + HEADER_AT + 12
+            if hl == GWLB_HEADER_LENGTH:  # outer addresses, UDP header, GENEVE: one write
+                pack_gwlb(data, at, local, gaddr, gport, GENEVE_PORT, size + 8, header)
+            else:  # rare: move the packet to fit the header
+                b = i * SLOT + HEADROOM
+                data[b + hl : b + hl + length] = data[p : p + length].tobytes()
+                data[b : b + hl] = header
+                pack(data, at, local, gaddr, gport, GENEVE_PORT, size + 8)
             txl[i * 2 + 1] = size + 28
-            a = i * NAME_SIZE + 4
-            names[a : a + 4] = gaddr
+            address(names, i * NAME_SIZE + 4, gaddr)
             out_bytes += size
         if n > start:
             runs.append((start, n - start))

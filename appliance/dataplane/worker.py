@@ -279,12 +279,15 @@ class Worker:
         conn_fd = conn.fileno()
         full = batch.size
         events: list[tuple[int, int]] = []
+        busy = False
+        """Whether the last turn found work: then epoll is skipped (the receive and the
+        device reads below do not block, and there is surely more)."""
         try:
             while self.running:
                 if waiting is not None:
                     n = waiting.receive_wait()
                 else:
-                    events = poller.poll(0.05)
+                    events = [] if busy else poller.poll(0.05)
                     n = io.receive()
                 for turn in range(BATCHES_PER_TURN):
                     if turn:
@@ -295,13 +298,18 @@ class Worker:
                     runs = engine.process(batch, n, now)
                     if tun is not None:
                         tun.deliver(batch, runs, now)
+                        # Read back what the kernel forwarded before writing more: a device's
+                        # queue (txqueuelen, 500 by default) must not overflow while we
+                        # are busy writing, or packets are lost after nearly all the work.
+                        tun.drain(now)
                     elif runs:
                         sent, failed = io.send(runs)
                         engine.count_sent(sent, failed)
                     if n < full:
                         break  # the socket is drained: skip the empty receive, back to epoll
+                busy = n == full  # a full batch: more is surely waiting
                 if tun is not None:
-                    tun.drain(time.time())
+                    busy = tun.drain(time.time()) >= tun.batch.size or busy
                 mono = time.monotonic()
                 self.heartbeats[index] = mono
                 if mono >= next_pipe or any(fd == conn_fd for fd, _ in events):

@@ -189,6 +189,11 @@ def test_write_and_creation_failures_are_counted_and_retried_later() -> None:
     gwi.fail_writes = 1
     rig.from_gwlb(geneve(c2s()), 31000, now=107.0)
     assert rig.drop("send_failed") == 3
+    # a device that takes nothing (a full non-blocking descriptor answers None) counts too
+    rig.path.endpoints[EP.to_bytes(8, "big")].write = lambda packet: None
+    rig.from_gwlb(geneve(c2s()), 31000, now=108.0)
+    assert rig.drop("send_failed") == 4
+    assert rig.path.endpoints[EP.to_bytes(8, "big")].write_failed == 2
 
 
 def test_idle_endpoints_lose_their_devices_and_routes_of_expired_flows_go() -> None:
