@@ -90,6 +90,8 @@ _ENDPOINT = slice(12, 20)
 _SENDER = struct.Struct(">H4s")
 _LOCAL = struct.Struct("4s")
 _REPLY = struct.Struct(">4s4sHHH")
+_UDP_REPLY = struct.Struct(">HHH")
+"""The reply's UDP source port, destination port and length (the checksum stays 0)."""
 _TCP = 6
 _SYN, _ACK = 0x02, 0x10
 
@@ -206,8 +208,10 @@ class Engine:
         reply = _REPLY.pack_into
         fast_min = self._fast_min
         dst = self.reply_source
-        per_datagram = dst is None
         overhead = batch.reply_overhead
+        ip_header = overhead == 28  # else the kernel writes it: only the UDP header is ours
+        per_datagram = dst is None
+        udp = _UDP_REPLY.pack_into
         runs: list[tuple[int, int]] = []
         start = 0
         out_bytes = 0
@@ -271,9 +275,12 @@ class Engine:
                         runs.append((start, i - start))
                     start = i + 1
                     continue
-            if per_datagram:
-                (dst,) = local(ctrl, at_ctrl)
-            reply(data, at_header, dst, gaddr, gport, GENEVE_PORT, size + 8)
+            if ip_header:
+                if per_datagram:
+                    (dst,) = local(ctrl, at_ctrl)
+                reply(data, at_header, dst, gaddr, gport, GENEVE_PORT, size + 8)
+            else:
+                udp(data, at_header + 8, gport, GENEVE_PORT, size + 8)
             txl[at_tx] = size + overhead
             out_bytes += size
         if n > start:
