@@ -187,6 +187,12 @@ FIELDS: tuple[Field, ...] = (
     Field("batch_size", _int_range(1, 1024), 64, "datagrams per recvmmsg/sendmmsg"),
     Field("io", _choice("auto", "mmsg", "plain"), "auto", "packet I/O: batched syscalls or plain"),
     Field(
+        "worker_priority",
+        _int_range(0, 99),
+        0,
+        "SCHED_FIFO priority of the data-plane workers (0: normal scheduling)",
+    ),
+    Field(
         "shutdown_grace",
         _float_range(0, 600),
         5.0,
@@ -248,6 +254,7 @@ class Config:
     max_flows: int
     batch_size: int
     io: str
+    worker_priority: int
     shutdown_grace: float
     tun_recipe: str
     tun_create_hook: str | None

@@ -159,6 +159,7 @@ class Supervisor:
             mode=c.mode,
             tun_idle_timeout=c.tun_idle_timeout,
             flow_log_scope=c.flow_log_scope if self.flow_log is not None else None,
+            priority=c.worker_priority,
         )
 
     def _spawn(self, handle: WorkerHandle) -> None:
@@ -244,6 +245,8 @@ class Supervisor:
                 self._answered.notify_all()
             elif kind == "fatal":
                 handle.fatal = message[1]
+            elif kind == "warning":
+                log.warning("%s", message[1])
             elif kind == "policy-applied":
                 pass
             elif kind == "tunnel" and self.tunnel_hooks is not None:
