@@ -150,3 +150,25 @@ def test_flows_group_by_rule_sums_flows() -> None:
         "rule:deny-ssh",
     ]
     assert sum(r.values[1] for r in t.rows) == 40
+
+
+def test_tunnels_view_shows_each_tun_devices_packet_counters() -> None:
+    source = FakeSource.fleet_of(2)
+    snapshot = source.fetch(FetchRequest())
+    names = [c.key for c in BUILDERS["tunnels"](RenderContext(snapshot, RateTracker())).columns]
+    at_in, at_out = names.index("to_kernel"), names.index("from_kernel")
+    inline, tun = source.instances[0].instance_id, source.instances[1].instance_id
+    # a tun-mode appliance: packets handed to gwi-X and read back from the devices
+    rows = BUILDERS["tunnels"](RenderContext(snapshot, RateTracker(), instance_id=tun)).rows
+    member = snapshot.member(tun)
+    assert member is not None
+    assert member.status is not None
+    tunnels = {str(t["endpoint_id"]): t for t in member.status["tunnels"]}
+    for row in rows:
+        itf = tunnels[row.key]["interfaces"]
+        assert row.values[at_in] == itf["in_packets"]
+        assert row.values[at_out] == itf["out_packets"]
+        assert row.cells[at_in] == fmt.count(itf["in_packets"])
+    # inline mode has no devices
+    rows = BUILDERS["tunnels"](RenderContext(snapshot, RateTracker(), instance_id=inline)).rows
+    assert {(r.cells[at_in], r.cells[at_out]) for r in rows} == {(fmt.NONE, fmt.NONE)}

@@ -10,6 +10,8 @@ COLUMNS = (
     Column("endpoint", "GWLB endpoint", 18, 0),
     Column("attachments", "attachments", 18, 4),
     Column("interfaces", "interfaces", 22, 3),
+    Column("to_kernel", "to kernel", 10, 3, numeric=True),
+    Column("from_kernel", "from kernel", 11, 3, numeric=True),
     Column("flows", "flows", 7, 2, numeric=True, mark=True),
     Column("pin", "pkts in", 9, 3, numeric=True),
     Column("pin_rate", "in/s", 9, 1, numeric=True),
@@ -39,11 +41,16 @@ def tunnels_table(ctx: RenderContext) -> ViewTable:
 
         itf = t.get("interfaces")
         interfaces = f"{itf.get('in')} / {itf.get('out')}" if isinstance(itf, dict) else "inline"
+        # tun mode: packets written to gwi-X (handed to the kernel), read back from the devices
+        to_kernel = itf.get("in_packets") if isinstance(itf, dict) else None
+        from_kernel = itf.get("out_packets") if isinstance(itf, dict) else None
         attachments = ",".join(str(a) for a in t.get("attachment_ids") or [])
         values = (
             eid,
             attachments,
             interfaces,
+            to_kernel,
+            from_kernel,
             t.get("flows_active"),
             t.get("packets_in"),
             r("packets_in"),
@@ -58,6 +65,8 @@ def tunnels_table(ctx: RenderContext) -> ViewTable:
             eid,
             attachments or fmt.NONE,
             interfaces,
+            fmt.count(to_kernel),
+            fmt.count(from_kernel),
             fmt.count(t.get("flows_active")),
             fmt.count(t.get("packets_in")),
             fmt.rate(r("packets_in")),
