@@ -127,6 +127,22 @@ def _tunnels(tunnels: list[Mapping[str, Any]]) -> Iterator[Metric]:
         "Flows currently tracked per GWLB endpoint.",
         labels=["endpoint"],
     )
+    # tun mode: what went through each endpoint's devices (gwi-X in, gwi-X/gwo-X out)
+    tun_labels = ["endpoint", "direction"]
+    tun_packets = CounterMetricFamily(
+        "gwlbd_tun_packets",
+        "tun mode: packets written to an endpoint's gwi device (to_kernel) and read "
+        "back from its devices (from_kernel).",
+        labels=tun_labels,
+    )
+    tun_octets = CounterMetricFamily(
+        "gwlbd_tun_bytes", "tun mode: bytes of those packets.", labels=tun_labels
+    )
+    tun_failed = CounterMetricFamily(
+        "gwlbd_tun_write_failures",
+        "tun mode: packets the kernel refused on an endpoint's gwi device.",
+        labels=["endpoint"],
+    )
     for tunnel in tunnels:
         endpoint = str(tunnel.get("endpoint_id", ""))
         for direction in ("in", "out"):
@@ -134,7 +150,12 @@ def _tunnels(tunnels: list[Mapping[str, Any]]) -> Iterator[Metric]:
             _add(octets, [endpoint, direction], tunnel.get(f"bytes_{direction}"))
         _add(drops, [endpoint], tunnel.get("drops"))
         _add(flows, [endpoint], tunnel.get("flows_active"))
-    yield from (packets, octets, drops, flows)
+        devices = _mapping(tunnel.get("interfaces"))
+        for direction, side in (("to_kernel", "in"), ("from_kernel", "out")):
+            _add(tun_packets, [endpoint, direction], devices.get(f"{side}_packets"))
+            _add(tun_octets, [endpoint, direction], devices.get(f"{side}_bytes"))
+        _add(tun_failed, [endpoint], devices.get("write_failed"))
+    yield from (packets, octets, drops, flows, tun_packets, tun_octets, tun_failed)
 
 
 def _policy(policy: Mapping[str, Any]) -> Iterator[Metric]:

@@ -106,3 +106,26 @@ def test_a_starting_daemon_without_workers_or_tunnels_still_renders(
     assert types["gwlbd_worker_up"] == "gauge"
     assert not [key for key in samples if key[0] == "gwlbd_worker_up"]
     assert samples[_key("gwlbd_healthy")] == 0
+
+
+def test_tun_devices_counters_per_endpoint(tcp: AdminClient, provider: FakeStatusProvider) -> None:
+    endpoint = "0x0123456789abcdef"
+    _, samples = _scrape(tcp)
+    assert not [name for name, _ in samples if name.startswith("gwlbd_tun_")]  # inline mode
+    provider.tunnels[0]["interfaces"] = {
+        "in": "gwi-x",
+        "out": "gwo-x",
+        "present": True,
+        "in_packets": 990,
+        "out_packets": 985,
+        "in_bytes": 99000,
+        "out_bytes": 98500,
+        "write_failed": 2,
+    }
+    _, samples = _scrape(tcp)
+    assert samples[_key("gwlbd_tun_packets_total", endpoint=endpoint, direction="to_kernel")] == 990
+    assert samples[_key("gwlbd_tun_packets_total", endpoint=endpoint, direction="from_kernel")] == (
+        985
+    )
+    assert samples[_key("gwlbd_tun_bytes_total", endpoint=endpoint, direction="to_kernel")] == 99000
+    assert samples[_key("gwlbd_tun_write_failures_total", endpoint=endpoint)] == 2
