@@ -114,6 +114,38 @@ def send_runs(sendmmsg: Any, fd: int, vector: int, runs: Runs) -> tuple[int, int
     return sent, failed
 
 
+def send_each(sock: socket.socket, batch: Batch, runs: Runs) -> tuple[int, int]:
+    """``sendto`` each prepared reply of ``runs`` on its own; returns ``(sent, failed)``.
+
+    The fallback where libc has no ``sendmmsg``: slot ``i``'s reply starts at its outer
+    IPv4 header and goes to the address in its ``sockaddr_in``.
+    """
+    sent = failed = 0
+    for first, count in runs:
+        for i in range(first, first + count):
+            start = i * SLOT + HEADER_AT
+            reply = batch.data[start : start + batch.tx_lens[i * 2 + 1]]
+            n = i * NAME_SIZE
+            dst = socket.inet_ntoa(bytes(batch.names[n + 4 : n + 8]))
+            try:
+                sock.sendto(reply, (dst, 0))
+                sent += 1
+            except OSError:
+                failed += 1
+    return sent, failed
+
+
+def blocking_sender(sock: socket.socket) -> None:
+    """Let sends on ``sock`` wait for room in its buffer, for at most 50 ms each."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _SNDTIMEO)
+    sock.setblocking(True)
+
+
+def libc_sendmmsg() -> Any | None:
+    """libc's ``sendmmsg`` through ctypes, or None where libc lacks it."""
+    return _LIBC.sendmmsg if _LIBC is not None else None
+
+
 def batched_io_available() -> bool:
     """Whether this libc has recvmmsg and sendmmsg."""
     return _LIBC is not None
@@ -128,8 +160,7 @@ class MmsgIO:
         self._libc = _LIBC
         self._receiver = receiver
         self._sender = sender
-        sender.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _SNDTIMEO)
-        sender.setblocking(True)
+        blocking_sender(sender)
         # The receiver blocks (bounded by SO_RCVTIMEO) only in receive_wait(); receive()
         # passes MSG_DONTWAIT, so draining never blocks.
         receiver.setblocking(True)
@@ -179,8 +210,7 @@ class PlainIO:
     def __init__(self, receiver: socket.socket, sender: socket.socket, batch: Batch) -> None:
         self._receiver = receiver
         self._sender = sender
-        sender.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _SNDTIMEO)
-        sender.setblocking(True)
+        blocking_sender(sender)
         self.batch = batch
 
     def fileno(self) -> int:
@@ -210,20 +240,7 @@ class PlainIO:
         return batch.size
 
     def send(self, runs: Runs) -> tuple[int, int]:
-        batch = self.batch
-        sent = failed = 0
-        for first, count in runs:
-            for i in range(first, first + count):
-                start = i * SLOT + HEADER_AT
-                reply = batch.data[start : start + batch.tx_lens[i * 2 + 1]]
-                n = i * NAME_SIZE
-                dst = socket.inet_ntoa(bytes(batch.names[n + 4 : n + 8]))
-                try:
-                    self._sender.sendto(reply, (dst, 0))
-                    sent += 1
-                except OSError:
-                    failed += 1
-        return sent, failed
+        return send_each(self._sender, self.batch, runs)
 
     def close(self) -> None:
         self._receiver.close()

@@ -291,7 +291,8 @@ class TunPath:
         for first, count in runs:
             for i in range(first, first + count):
                 b = i * SLOT + HEADROOM
-                size = batch.tx_lens[i * 2 + 1] - 28  # the engine's reply: maybe an answer
+                # the engine's reply, maybe an answer
+                size = batch.tx_lens[i * 2 + 1] - batch.reply_overhead
                 try:
                     header = parse_geneve(batch.data, b, b + size)
                 except WireError:

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import ctypes
 import socket
-import struct
-from typing import Any, Protocol
+from typing import Protocol
 
-from appliance.dataplane.batch import HEADER_AT, NAME_SIZE, SLOT, Batch
-from appliance.dataplane.packetio import send_runs
+from appliance.dataplane.batch import NAME_SIZE, Batch
+from appliance.dataplane.packetio import blocking_sender, libc_sendmmsg, send_each, send_runs
 
 
 class ReplySender(Protocol):
@@ -34,31 +33,12 @@ class RawSender:
 
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", 0, 50_000))
-        sock.setblocking(True)
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.sendmmsg.argtypes = (ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int)
-            self._sendmmsg: Any = libc.sendmmsg
-        except (OSError, AttributeError):
-            self._sendmmsg = None
+        blocking_sender(sock)
+        self._sendmmsg = libc_sendmmsg()
 
     def send(self, batch: Batch, runs: list[tuple[int, int]]) -> tuple[int, int]:
-        sent = failed = 0
         if self._sendmmsg is None:
-            for first, count in runs:
-                for i in range(first, first + count):
-                    start = i * SLOT + HEADER_AT
-                    n = i * NAME_SIZE
-                    dst = socket.inet_ntoa(bytes(batch.names[n + 4 : n + 8]))
-                    try:
-                        self._sock.sendto(
-                            batch.data[start : start + batch.tx_lens[i * 2 + 1]], (dst, 0)
-                        )
-                        sent += 1
-                    except OSError:
-                        failed += 1
-            return sent, failed
+            return send_each(self._sock, batch, runs)
         return send_runs(self._sendmmsg, self._sock.fileno(), ctypes.addressof(batch.tx_msgs), runs)
 
     def close(self) -> None:
