@@ -243,14 +243,7 @@ class FleetLab(Workspace):
 
     def stop_apps(self) -> None:
         """Ask the client to finish and wait for its last report."""
-        proc = self.procs.get("apps-client")
-        if proc is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=20)
-        self.topology.stop(proc)
+        self.finish("apps-client")
 
     def sim(self) -> dict[str, Any]:
         """The simulator's latest status (empty before the first)."""

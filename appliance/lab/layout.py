@@ -19,13 +19,9 @@ a bridge so more of them can be added (``LabConfig.appliances``), each getting f
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
-import os
-import signal
 import socket
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -226,15 +222,7 @@ class Lab(Workspace):
 
     def stop_traffic(self) -> None:
         """Ask the traffic client to finish and wait for its final report."""
-        proc = self.procs.get("traffic")
-        if proc is None:
-            return
-        # only the client itself: it lets its current probes (a ping, say) finish
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=20)
-        self.topology.stop(proc)
+        self.finish("traffic")  # it lets its current probes (a ping, say) finish
 
     def snapshot(self) -> tuple[dict[str, Any] | None, ...]:
         """Latest simulator, traffic and daemon documents (all appliances merged)."""

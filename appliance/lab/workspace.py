@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from pathlib import Path
@@ -58,3 +60,16 @@ class Workspace:
         )
         self.procs[name] = proc
         return proc
+
+    def finish(self, name: str, timeout: float = 20.0) -> None:
+        """Ask the process started as ``name`` to finish (SIGTERM to it alone, so it can
+        complete what it is doing and write its last report), wait up to ``timeout``
+        seconds, then stop whatever is left of it."""
+        proc = self.procs.get(name)
+        if proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=timeout)
+        self.topology.stop(proc)
