@@ -8,13 +8,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import socket
 import socketserver
-import ssl
-import struct
 import sys
 import threading
+
+from appliance.lab.apps import client_hello, dns_query
 
 
 class Echo(socketserver.BaseRequestHandler):
@@ -41,21 +40,6 @@ def serve(addr: str) -> None:
     for srv in servers:
         threading.Thread(target=srv.serve_forever, daemon=True).start()
     threading.Event().wait()
-
-
-def client_hello(name: str) -> bytes:
-    context = ssl.create_default_context()
-    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-    tls = context.wrap_bio(incoming, outgoing, server_hostname=name)
-    with contextlib.suppress(ssl.SSLWantReadError):
-        tls.do_handshake()
-    return outgoing.read()
-
-
-def dns_query(name: str) -> bytes:
-    header = struct.pack("!HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0)
-    labels = b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0"
-    return header + labels + struct.pack("!HH", 1, 1)
 
 
 def probe(kind: str, addr: str, name: str) -> str:
