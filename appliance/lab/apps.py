@@ -27,7 +27,6 @@ import contextlib
 import http.client
 import http.server
 import itertools
-import json
 import os
 import signal
 import socket
@@ -41,6 +40,8 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
+
+from appliance.lab.statusfile import write_status
 
 STATUS_SCHEMA = "gwlbd.labapps/v1"
 BLOCKED_PORTS = 1000
@@ -320,16 +321,10 @@ class AppClient:
             thread.daemon = True
             thread.start()
         while not self.stop.wait(0.5):
-            _write(status_file, self.document("running"))
+            write_status(status_file, self.document("running"))
         for thread in threads:
             thread.join(timeout=self.timeout + 1)
-        _write(status_file, self.document("finished"))
-
-
-def _write(path: Path, document: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(document, sort_keys=True))
-    os.replace(tmp, path)
+        write_status(status_file, self.document("finished"))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,7 +29,7 @@ from typing import Any
 from appliance.lab import cloud, stack
 from appliance.lab.layout import daemon_status
 from appliance.lab.netns import Namespace
-from appliance.lab.simulator import read_status, write_status
+from appliance.lab.statusfile import read_status, write_status
 from appliance.lab.workspace import Workspace
 
 CLIENT_A, CLIENT_B, CLIENT_GW = "198.18.1.10", "198.18.1.20", "198.18.1.1"

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.lab import report
-from appliance.lab.simulator import read_status
+from appliance.lab.statusfile import read_status
 from appliance.lab.workspace import Workspace
 from appliance.wire.geneve import GENEVE_PORT
 

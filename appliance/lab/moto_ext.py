@@ -22,8 +22,6 @@ moto's server in-process).
 
 from __future__ import annotations
 
-import json
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,6 +33,8 @@ from moto.autoscaling.models import autoscaling_backends
 from moto.autoscaling.responses import AutoScalingResponse
 from moto.core.responses import ActionResult, EmptyResult
 from moto.elbv2.models import ELBv2Backend, FakeHealthStatus
+
+from appliance.lab.statusfile import read_status, write_status
 
 REASONS = {
     "initial": ("Elb.RegistrationInProgress", "Target registration is in progress"),
@@ -140,18 +140,8 @@ class Hooks:
 
 def read_sim_targets(path: Path) -> dict[str, str]:
     """address -> target state, from the simulator's status file (empty if unreadable)."""
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
+    doc = read_status(path) or {}
     return {str(t["address"]): str(t.get("state")) for t in doc.get("targets", [])}
-
-
-def write_json(path: Path, document: dict[str, Any]) -> None:
-    """Replace ``path`` atomically."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(document, indent=1, sort_keys=True))
-    os.replace(tmp, path)
 
 
 def group_settings(attributes: dict[str, str], health_check: dict[str, int]) -> dict[str, Any]:
@@ -205,7 +195,7 @@ class TargetBridge:
                 targets.append({"instance_id": instance_id, "address": found[0], "zone": found[1]})
         attributes = {str(k): str(v) for k, v in group.attributes.items()}
         settings = group_settings(attributes, self.health_check)
-        write_json(self.targets_file, {"settings": settings, "targets": targets})
+        write_status(self.targets_file, {"settings": settings, "targets": targets})
 
     def health(
         self, backend: ELBv2Backend, target_group_arn: str, asked: list[dict[str, Any]]

@@ -21,7 +21,7 @@ from typing import Any, TextIO
 from appliance.lab import report
 from appliance.lab.layout import Lab, LabConfig
 from appliance.lab.netns import remove_stale_namespaces
-from appliance.lab.simulator import read_status
+from appliance.lab.statusfile import read_status
 
 
 def preflight() -> str | None:

@@ -52,6 +52,7 @@ from pyroute2 import IPRoute
 
 from appliance.lab.errors import SimulatorError
 from appliance.lab.gwlb import IDLE_TIMEOUT, TCP_IDLE_TIMEOUT, GwlbSimulator
+from appliance.lab.statusfile import write_status
 from appliance.lab.targets import GroupSettings, TargetGroup
 from appliance.wire.geneve import GENEVE_PORT, MAX_DATAGRAM
 
@@ -166,22 +167,6 @@ def setup_routing(tun: str, captures: Sequence[str], table: int, mtu: int) -> No
         raise
     except Exception as exc:
         raise SimulatorError(f"cannot set up routing into {tun}: {exc}") from exc
-
-
-def write_status(path: Path, document: dict[str, Any]) -> None:
-    """Replace ``path`` with ``document`` atomically."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(document, indent=1, sort_keys=True))
-    os.replace(tmp, path)
-
-
-def read_status(path: Path) -> dict[str, Any] | None:
-    """The last status the simulator wrote, or None if there is none yet."""
-    try:
-        document: dict[str, Any] = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return document
 
 
 class SimulatorProcess:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import os
 import random
 import signal
@@ -36,6 +35,8 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
+
+from appliance.lab.statusfile import write_status
 
 STATUS_SCHEMA = "gwlbd.labtraffic/v1"
 DEFAULT_PORT = 7007
@@ -258,13 +259,13 @@ class TrafficClient:
                 self.stop.set()
                 break
             if status_file is not None:
-                _write(status_file, self._document("running"))
+                write_status(status_file, self._document("running"))
             self.stop.wait(0.5)
         for thread in threads:
             thread.join(timeout=self.timeout * 4 + 5)
         document = self._document("finished")
         if status_file is not None:
-            _write(status_file, document)
+            write_status(status_file, document)
         return document
 
     def _document(self, state: str) -> dict[str, Any]:
@@ -274,12 +275,6 @@ class TrafficClient:
             "now": time.time(),
             **self.tally.snapshot(),
         }
-
-
-def _write(path: Path, document: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(document, sort_keys=True))
-    os.replace(tmp, path)
 
 
 def main(argv: list[str] | None = None) -> int:

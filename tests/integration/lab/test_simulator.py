@@ -10,7 +10,7 @@ import pytest
 
 from appliance.lab import report
 from appliance.lab.layout import SERVER, SERVER6, Lab, LabConfig
-from appliance.lab.simulator import read_status
+from appliance.lab.statusfile import read_status
 
 pytestmark = pytest.mark.netns
 
